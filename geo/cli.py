@@ -1,0 +1,160 @@
+"""The ``safeplan`` command (DESIGN section 6).
+
+Every subcommand exits 0 on success and 2 on bad input with one line on stderr, never a
+traceback. Reports (validation problems, tables) go to stdout; ``--out`` output format follows
+the file's extension.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from geo import __version__
+from geo.errors import GeoError, ValidationError
+from geo.settings import Settings
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
+def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.demo import write_demo
+
+    path = write_demo(args.out)
+    print(f"wrote {path} and {path.parent / 'demo_vacancies.csv'} (fictional people only)")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.io import read_case
+    from geo.model import problems_text, validate_case
+
+    case = read_case(args.case)
+    report = validate_case(case)
+    if report.problems:
+        print(problems_text(report.problems))
+    name = Path(args.case).name
+    if report.errors:
+        n = len(report.errors)
+        print(f"{name}: {n} fatal problem{'s' if n != 1 else ''}; see above", file=sys.stderr)
+        return 2
+    counts = ", ".join(f"{k} {v}" for k, v in report.case.counts().items() if v)
+    print(f"{name}: valid ({len(report.warnings)} warnings). Layers: {counts}")
+    return 0
+
+
+def _cmd_geocode(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.geocode import geocode_postcodes
+    from geo.io import write_table
+
+    table = geocode_postcodes(args.postcodes)
+    out = table[["postcode", "lat", "lon", "easting", "northing"]].copy()
+    out["lat"] = out["lat"].round(6)
+    out["lon"] = out["lon"].round(6)
+    if args.out:
+        write_table(out, args.out)
+        print(f"wrote {len(out)} postcodes to {args.out}")
+    else:
+        out["easting"] = out["easting"].astype(int)
+        out["northing"] = out["northing"].astype(int)
+        print(out.to_csv(index=False), end="")
+    return 0
+
+
+def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.io import import_file, read_case, write_case
+    from geo.model import validate_case
+
+    case = validate_case(read_case(args.case)).case
+    merged, summary = import_file(
+        case, args.layer, args.file, settings=settings, skip_unlocated=args.skip_unlocated
+    )
+    for warning in summary.warnings:
+        print(warning)
+    write_case(merged, args.case)
+    print(f"{Path(args.file).name}: {summary}")
+    return 0
+
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = _Parser(
+        prog="safeplan",
+        description="Safe Location Planner: threat picture, exclusion zones and explained "
+        "ranking of relocation addresses. Nothing is sent off this machine.",
+    )
+    parser.add_argument("--version", action="version", version=f"safeplan {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("demo", help="write the fictional demo case",
+                       description="Write DIR/demo_case.gpkg (the fictional case Operation "
+                       "Larkspur) and DIR/demo_vacancies.csv.")
+    p.add_argument("--out", metavar="DIR", default=".", help="folder to write to (default: .)")
+    p.set_defaults(handler=_cmd_demo)
+
+    p = sub.add_parser("validate", help="report problems in a case file",
+                       description="Check every layer and reference; print each problem. "
+                       "Exit 2 if any problem is fatal.")
+    p.add_argument("case", metavar="CASE.gpkg")
+    p.set_defaults(handler=_cmd_validate)
+
+    p = sub.add_parser("geocode", help="postcode -> lat, lon, easting, northing (offline)",
+                       description="Look postcodes up in Ordnance Survey Code-Point Open, "
+                       "installed locally. Exit 2 if any is malformed or unknown.")
+    p.add_argument("postcodes", metavar="POSTCODE", nargs="+")
+    p.add_argument("--out", metavar="F", help="write .csv or .geojson instead of printing")
+    p.set_defaults(handler=_cmd_geocode)
+
+    p = sub.add_parser("import", help="add rows to a layer from CSV, GeoJSON, KML, police.uk",
+                       description="Add the rows of FILE to LAYER of the case, all or nothing: "
+                       "one bad row refuses the file and the case is unchanged.")
+    p.add_argument("case", metavar="CASE.gpkg")
+    p.add_argument("layer", metavar="LAYER")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--skip-unlocated", action="store_true",
+                   help="leave out rows with no location (police.uk withholds some) "
+                   "instead of refusing the file")
+    p.set_defaults(handler=_cmd_import)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return args.handler(args, settings)
+    except ValidationError as exc:
+        if len(exc.problems) > 1:
+            from geo.model import problems_text
+
+            print(problems_text(exc.problems))
+        print(f"safeplan {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except GeoError as exc:
+        print(f"safeplan {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"safeplan {args.command}: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"safeplan {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,612 @@
+"""Case files and imports: the GeoPackage case file, CSV, GeoJSON, KML and police.uk CSVs.
+
+Reading never trusts a file: sizes and row counts are limited, XML is parsed with DTDs and
+entities refused, and every row problem is reported by row number (the header is row 1, as a
+spreadsheet shows it). Imports are all-or-nothing: :func:`import_file` returns a new case or
+raises, and a case file is only ever replaced whole (:func:`write_case` writes a temporary file
+and renames it), so a failure leaves the file as it was.
+
+police.uk street-level crime CSVs
+---------------------------------
+Recognised by their header (``Crime ID, Month, ..., Longitude, Latitude, ..., Crime type``).
+``Month`` (``2024-03``) becomes ``occurred_at`` on the first of that month; the crime type is
+kept in ``description``; ``confidence`` is ``low`` (police.uk moves every crime to a nearby
+anonymised point); ``incident_id`` is ``PUK-`` and the Crime ID, or ``PUK-<month>-<row>``
+when police.uk gives none (anti-social behaviour). ``kind`` follows :data:`POLICE_UK_KINDS`.
+Rows without a location (police.uk withholds some) are refused unless ``skip_unlocated``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from defusedxml import ElementTree as SafeET
+from defusedxml.common import DefusedXmlException
+
+from geo.crs import BNG, WGS84, to_bng
+from geo.errors import InputError, Problem, ValidationError
+from geo.geocode import lookup_postcodes
+from geo.model import (
+    LAYER_NAMES,
+    LAYERS,
+    Case,
+    RowLabels,
+    check_layer,
+    merge_rows,
+    validate_case,
+)
+from geo.settings import Settings
+
+#: police.uk ``Crime type`` -> incident ``kind``. Anything not listed becomes ``other``.
+POLICE_UK_KINDS: dict[str, str] = {
+    "Violence and sexual offences": "assault",
+    "Robbery": "assault",
+    "Criminal damage and arson": "arson",
+    "Public order": "threat",
+    "Possession of weapons": "other",
+    "Drugs": "other",
+    "Anti-social behaviour": "other",
+    "Burglary": "other",
+    "Vehicle crime": "other",
+    "Other theft": "other",
+    "Theft from the person": "other",
+    "Shoplifting": "other",
+    "Bicycle theft": "other",
+    "Other crime": "other",
+}
+_POLICE_UK_HEADER = {"crime_id", "month", "longitude", "latitude", "crime_type"}
+
+_LAT = ("lat", "latitude")
+_LON = ("lon", "lng", "long", "longitude")
+_EAST = ("easting", "x_bng")
+_NORTH = ("northing", "y_bng")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+NO_LOCATION = "no location: give lat and lon, easting and northing, or a postcode"
+
+
+@dataclass
+class ImportSummary:
+    """What an import added: the layer, the number of rows and any warnings."""
+
+    layer: str
+    rows: int
+    warnings: list[Problem] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        text = f"added {self.rows} row{'s' if self.rows != 1 else ''} to {self.layer}"
+        if self.skipped:
+            text += f"; skipped {len(self.skipped)} without a location"
+        if self.warnings:
+            text += f"; {len(self.warnings)} warning(s)"
+        return text
+
+
+# ---------------------------------------------------------------------------------------------
+# the case GeoPackage
+
+
+def read_case(path: str | os.PathLike) -> Case:
+    """Read every known layer of a case GeoPackage as stored (check it with ``validate_case``).
+
+    Raises
+    ------
+    InputError
+        The file does not exist or is not a GeoPackage.
+    """
+    path = Path(path)
+    if not path.exists():
+        msg = f"{path}: no such file"
+        raise InputError(msg)
+    try:
+        listed = pyogrio.list_layers(path)
+    except Exception:  # GDAL's DataSourceError and friends
+        msg = f"{path.name}: not a GeoPackage that can be read"
+        raise InputError(msg) from None
+    present = {str(name) for name, _ in listed}
+    if not present & set(LAYER_NAMES):
+        msg = f"{path.name}: holds none of the case layers ({', '.join(LAYER_NAMES)})"
+        raise InputError(msg)
+    layers: dict[str, pd.DataFrame] = {}
+    for name in present:
+        try:
+            if name in LAYERS and not LAYERS[name].geometry:
+                frame = pyogrio.read_dataframe(path, layer=name, read_geometry=False)
+                frame = pd.DataFrame(frame)
+            else:
+                frame = pyogrio.read_dataframe(path, layer=name)
+        except Exception as exc:
+            msg = f"{path.name}: layer {name!r} cannot be read ({type(exc).__name__})"
+            raise InputError(msg) from None
+        if "fid" in frame.columns:
+            frame = frame.drop(columns="fid")
+        layers[name] = frame
+    return Case(layers)
+
+
+def open_case(path: str | os.PathLike) -> Case:
+    """Read and validate a case GeoPackage; raise :class:`ValidationError` if it is unusable."""
+    report = validate_case(read_case(path))
+    return report.raise_if_fatal(source=Path(path).name)
+
+
+def write_case(case: Case, path: str | os.PathLike) -> Path:
+    """Write every layer to a GeoPackage in EPSG:27700, replacing ``path`` in one step.
+
+    The file is written beside ``path`` under a temporary name and renamed into place, so a
+    reader never sees half a file and a failure leaves the old file untouched.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".gpkg":
+        msg = f"{path.name}: a case file must end in .gpkg"
+        raise InputError(msg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(suffix=".gpkg", prefix=".tmp-", dir=path.parent)
+    os.close(handle)
+    os.unlink(tmp)
+    try:
+        for name in list(LAYER_NAMES) + sorted(case.extra_layers):
+            frame = case[name] if name in LAYERS else case.extra_layers[name]
+            _write_layer(frame, tmp, name, LAYERS[name].geometry if name in LAYERS else None)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _write_layer(frame: pd.DataFrame, path: str, layer: str, geometry: str | None) -> None:
+    if isinstance(frame, gpd.GeoDataFrame):
+        gdf = to_bng(frame) if frame.crs is not None else frame.set_crs(BNG)
+        geometry_type = "Unknown"
+        if geometry == "Point":
+            geometry_type = "Point"
+        elif geometry == "Polygon":
+            geometry_type = "MultiPolygon" if (gdf.geom_type == "MultiPolygon").any() else (
+                "Polygon" if len(gdf) and (gdf.geom_type == "Polygon").all() else "Unknown"
+            )
+        pyogrio.write_dataframe(gdf, path, layer=layer, driver="GPKG",
+                                geometry_type=geometry_type, promote_to_multi=False)
+    else:
+        pyogrio.write_dataframe(pd.DataFrame(frame), path, layer=layer, driver="GPKG")
+
+
+# ---------------------------------------------------------------------------------------------
+# reading rows to import
+
+
+def _check_size(path: Path, settings: Settings) -> None:
+    if not path.exists():
+        msg = f"{path}: no such file"
+        raise InputError(msg)
+    size_mb = path.stat().st_size / 1_048_576
+    if size_mb > settings.max_upload_mb:
+        msg = f"{path.name}: {size_mb:.1f} MB is over the limit of {settings.max_upload_mb:g} MB"
+        raise InputError(msg)
+
+
+def _check_rows(frame: pd.DataFrame, name: str, settings: Settings) -> None:
+    if len(frame) > settings.max_upload_rows:
+        msg = f"{name}: {len(frame)} rows is over the limit of {settings.max_upload_rows}"
+        raise InputError(msg)
+
+
+def read_csv_text(data: bytes, name: str) -> pd.DataFrame:
+    """A CSV as text cells: UTF-8 (with or without BOM) or the Windows-1252 of spreadsheets."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            msg = f"{name}: not a text file in UTF-8 or Windows-1252"
+            raise InputError(msg) from None
+    if "\x00" in text:
+        msg = f"{name}: not a CSV text file (it contains NUL bytes)"
+        raise InputError(msg)
+    if not text.strip():
+        msg = f"{name}: the file is empty"
+        raise InputError(msg)
+    try:
+        frame = pd.read_csv(
+            _io.StringIO(text), dtype="str", keep_default_na=False, skipinitialspace=True
+        )
+    except (pd.errors.ParserError, csv.Error) as exc:
+        msg = f"{name}: not a readable CSV ({str(exc).splitlines()[0]})"
+        raise InputError(msg) from None
+    header = next(csv.reader(_io.StringIO(text.splitlines()[0])), [])
+    names = [_column_name(c) for c in header]
+    dupes = [c for i, c in enumerate(names) if c in names[:i]]
+    if dupes:
+        msg = f"{name}: column {dupes[0]!r} appears twice"
+        raise InputError(msg)
+    frame.columns = names
+    return frame.replace("", None)
+
+
+def _column_name(raw: object) -> str:
+    return str(raw).strip().lower().replace(" ", "_")
+
+
+def _first(frame: pd.DataFrame, names: tuple[str, ...]) -> str | None:
+    return next((n for n in names if n in frame.columns), None)
+
+
+def is_police_uk(frame: pd.DataFrame) -> bool:
+    """Whether a CSV has police.uk street-level crime columns."""
+    return set(frame.columns) >= _POLICE_UK_HEADER
+
+
+def police_uk_to_incidents(frame: pd.DataFrame) -> pd.DataFrame:
+    """police.uk columns to ``incidents`` columns (see the module notes for the mapping)."""
+    month = frame["month"].fillna("")
+    occurred = month.where(~month.str.fullmatch(r"\d{4}-\d{2}"), month + "-01")
+    crime_id = frame["crime_id"].fillna("").str.strip()
+    fallback = "PUK-" + month + "-" + pd.Series(np.arange(2, len(frame) + 2), dtype="str").values
+    ident = np.where(crime_id != "", "PUK-" + crime_id, fallback)
+    crime_type = frame["crime_type"]
+    out = pd.DataFrame(
+        {
+            "incident_id": ident,
+            "occurred_at": occurred.replace("", None),
+            "kind": crime_type.map(lambda t: POLICE_UK_KINDS.get(str(t).strip(), "other")),
+            "description": crime_type,
+            "confidence": "low",
+            "lon": frame["longitude"],
+            "lat": frame["latitude"],
+        }
+    )
+    for source, target in (("location", "location"), ("lsoa_name", "lsoa_name"),
+                           ("last_outcome_category", "last_outcome")):
+        if source in frame.columns:
+            out[target] = frame[source]
+    return out
+
+
+def row_labels(frame: pd.DataFrame, layer: str) -> list[str]:
+    """``row N (id)`` for each row of a file with a header (the first data row is row 2)."""
+    return RowLabels(frame.reset_index(drop=True), LAYERS[layer], 2).labels
+
+
+def points_from_columns(
+    frame: pd.DataFrame, layer: str
+) -> tuple[gpd.GeoDataFrame, list[Problem]]:
+    """Point geometry from ``lat/lon``, ``easting/northing`` or ``postcode``, row by row.
+
+    Coordinates win over a postcode when both are given; postcodes are geocoded offline. A
+    row with none of them, or with numbers that do not parse, is a problem.
+    """
+    n = len(frame)
+    x = np.full(n, np.nan)
+    y = np.full(n, np.nan)
+    crs_of = np.full(n, 0)  # 0 none, 4326, 27700
+    problems: list[Problem] = []
+    row = row_labels(frame, layer)
+    lat_c, lon_c = _first(frame, _LAT), _first(frame, _LON)
+    east_c, north_c = _first(frame, _EAST), _first(frame, _NORTH)
+    pairs = []
+    if lat_c and lon_c:
+        pairs.append((lon_c, lat_c, WGS84))
+    if east_c and north_c:
+        pairs.append((east_c, north_c, BNG))
+    for xc, yc, code in pairs:
+        given = frame[xc].notna() & frame[yc].notna()
+        xs = pd.to_numeric(frame[xc], errors="coerce")
+        ys = pd.to_numeric(frame[yc], errors="coerce")
+        for i in np.flatnonzero((given & (xs.isna() | ys.isna())).to_numpy()):
+            problems.append(
+                Problem("error", layer, row[i], f"{xc}/{yc}",
+                        f"{frame[xc].iloc[i]!r}, {frame[yc].iloc[i]!r} are not numbers")
+            )
+        use = (given & xs.notna() & ys.notna()).to_numpy() & (crs_of == 0)
+        x[use], y[use], crs_of[use] = xs.to_numpy()[use], ys.to_numpy()[use], code
+    if "postcode" in frame.columns:
+        need = (crs_of == 0) & frame["postcode"].notna().to_numpy()
+        if need.any():
+            found = lookup_postcodes(frame["postcode"][need])
+            idx = np.flatnonzero(need)
+            for j, status in enumerate(found["status"]):
+                i = idx[j]
+                if status == "ok":
+                    x[i], y[i], crs_of[i] = found["easting"][j], found["northing"][j], BNG
+                elif status == "malformed":
+                    problems.append(Problem("error", layer, row[i], "postcode",
+                                            f"{found['input'][j]!r} is not a valid UK postcode"))
+                else:
+                    problems.append(Problem("error", layer, row[i], "postcode",
+                                            f"{found['postcode'][j]!r} is not in Code-Point Open"))
+    flagged = {p.row for p in problems}
+    for i in np.flatnonzero(crs_of == 0):
+        if row[i] not in flagged:
+            problems.append(Problem(
+                "error", layer, row[i], "geometry", NO_LOCATION,
+            ))
+    # one CRS for the frame: convert the WGS84 rows to BNG only where they are plausible,
+    # so that swapped or out-of-GB values are reported by the model's checks in degrees
+    geoms = np.array([None] * n, dtype=object)
+    wgs = crs_of == WGS84
+    if wgs.any() and not (crs_of == BNG).any():
+        geoms[wgs] = shapely.points(x[wgs], y[wgs])
+        return gpd.GeoDataFrame(frame, geometry=geoms, crs=WGS84), problems
+    if wgs.any():
+        from geo.crs import wgs84_to_bng
+
+        ex, ny = wgs84_to_bng(x[wgs], y[wgs])
+        x[wgs], y[wgs] = ex, ny
+    ok = crs_of != 0
+    geoms[ok] = shapely.points(x[ok], y[ok])
+    return gpd.GeoDataFrame(frame, geometry=geoms, crs=BNG), problems
+
+
+def _polygons_from_wkt(frame: pd.DataFrame, layer: str) -> tuple[gpd.GeoDataFrame, list[Problem]]:
+    problems: list[Problem] = []
+    row = row_labels(frame, layer)
+    if "wkt" not in frame.columns:
+        problems.append(Problem("error", layer, "", "wkt",
+                                "a CSV of polygons needs a 'wkt' column (use GeoJSON or KML)"))
+        return gpd.GeoDataFrame(frame, geometry=[None] * len(frame), crs=BNG), problems
+    geoms = []
+    for i, text in enumerate(frame["wkt"]):
+        try:
+            geoms.append(shapely.from_wkt(text) if text else None)
+        except shapely.errors.GEOSException:
+            problems.append(Problem("error", layer, row[i], "wkt", "not valid WKT"))
+            geoms.append(None)
+    series = gpd.GeoSeries(geoms)
+    bounds = series.total_bounds
+    degrees = len(series.dropna()) and bool(np.all(np.abs(bounds) <= 180))
+    crs = WGS84 if degrees else BNG
+    return gpd.GeoDataFrame(frame.drop(columns="wkt"), geometry=geoms, crs=crs), problems
+
+
+def _read_kml(data: bytes, name: str) -> gpd.GeoDataFrame:
+    """Placemarks of a KML file: name, ExtendedData fields and Point/Polygon geometry.
+
+    Parsed with defusedxml: a DTD, entity or external reference refuses the file.
+    """
+    try:
+        root = SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True,
+                                 forbid_external=True)
+    except DefusedXmlException:
+        msg = f"{name}: KML with a DTD or entities is refused (it could read local files)"
+        raise InputError(msg) from None
+    except SafeET.ParseError as exc:
+        msg = f"{name}: not well-formed XML ({exc})"
+        raise InputError(msg) from None
+
+    def local(tag: str) -> str:
+        return tag.rsplit("}", 1)[-1]
+
+    def coords(elem) -> list[tuple[float, float]]:
+        text = next((e.text or "" for e in elem.iter() if local(e.tag) == "coordinates"), "")
+        pts = []
+        for token in text.split():
+            parts = token.split(",")
+            pts.append((float(parts[0]), float(parts[1])))
+        return pts
+
+    def geometry(elem):
+        kind = local(elem.tag)
+        if kind == "Point":
+            return shapely.Point(coords(elem)[0])
+        if kind == "Polygon":
+            outer, holes = None, []
+            for child in elem:
+                if local(child.tag) == "outerBoundaryIs":
+                    outer = coords(child)
+                elif local(child.tag) == "innerBoundaryIs":
+                    holes.append(coords(child))
+            return shapely.Polygon(outer, holes) if outer else None
+        if kind == "MultiGeometry":
+            parts = [geometry(c) for c in elem]
+            parts = [p for p in parts if p is not None]
+            return shapely.union_all(parts) if parts else None
+        return None
+
+    records, geoms = [], []
+    for placemark in (e for e in root.iter() if local(e.tag) == "Placemark"):
+        record: dict[str, object] = {}
+        geom = None
+        for child in placemark:
+            tag = local(child.tag)
+            if tag in ("name", "description"):
+                record[tag] = child.text
+            elif tag == "ExtendedData":
+                for item in child.iter():
+                    if local(item.tag) in ("Data", "SimpleData") and item.get("name"):
+                        value = item.text
+                        if local(item.tag) == "Data":
+                            value = next((v.text for v in item if local(v.tag) == "value"), None)
+                        record[_column_name(item.get("name"))] = value
+            elif tag in ("Point", "Polygon", "MultiGeometry"):
+                try:
+                    geom = geometry(child)
+                except (ValueError, IndexError, shapely.errors.GEOSException):
+                    geom = None
+        records.append(record)
+        geoms.append(geom)
+    return gpd.GeoDataFrame(pd.DataFrame(records), geometry=geoms, crs=WGS84)
+
+
+def read_rows(
+    path: str | os.PathLike,
+    layer: str,
+    *,
+    settings: Settings | None = None,
+    display_name: str | None = None,
+) -> tuple[pd.DataFrame, list[Problem]]:
+    """Read a file of rows for ``layer``: CSV, police.uk CSV, GeoJSON, KML or GeoPackage.
+
+    Returns the raw rows (geometry built but not yet checked) and the problems found while
+    reading; a row with no location has no geometry and a problem saying so.
+    """
+    if layer not in LAYERS:
+        msg = f"unknown layer {layer!r}; expected one of {', '.join(LAYER_NAMES)}"
+        raise InputError(msg)
+    settings = settings or Settings.from_env()
+    path = Path(path)
+    name = display_name or path.name
+    _check_size(path, settings)
+    spec = LAYERS[layer]
+    suffix = path.suffix.lower()
+    problems: list[Problem] = []
+    if suffix in (".csv", ".txt"):
+        frame = read_csv_text(path.read_bytes(), name)
+        _check_rows(frame, name, settings)
+        if is_police_uk(frame):
+            if layer != "incidents":
+                msg = f"{name}: a police.uk crime file can only be imported into incidents"
+                raise InputError(msg)
+            frame = police_uk_to_incidents(frame)
+        if spec.geometry == "Point":
+            frame, problems = points_from_columns(frame.reset_index(drop=True), layer)
+        elif spec.geometry == "Polygon":
+            frame, problems = _polygons_from_wkt(frame, layer)
+    elif suffix in (".geojson", ".json", ".gpkg"):
+        try:
+            kwargs = {"layer": layer} if suffix == ".gpkg" else {}
+            frame = pyogrio.read_dataframe(path, **kwargs)
+        except Exception as exc:
+            msg = f"{name}: cannot be read as {suffix[1:].upper()} ({str(exc).splitlines()[0]})"
+            raise InputError(msg) from None
+        frame.columns = [_column_name(c) if c != frame.geometry.name else c
+                         for c in frame.columns]
+        if not spec.geometry:
+            frame = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+        _check_rows(frame, name, settings)
+    elif suffix == ".kml":
+        frame = _read_kml(path.read_bytes(), name)
+        _check_rows(frame, name, settings)
+    else:
+        msg = f"{name}: unsupported file type {suffix or '(none)'}; use CSV, GeoJSON, KML or GPKG"
+        raise InputError(msg)
+    if len(frame) == 0:
+        msg = f"{name}: the file has no rows"
+        raise InputError(msg)
+    return frame, problems
+
+
+def import_file(
+    case: Case,
+    layer: str,
+    path: str | os.PathLike,
+    *,
+    settings: Settings | None = None,
+    skip_unlocated: bool = False,
+    display_name: str | None = None,
+) -> tuple[Case, ImportSummary]:
+    """Add the rows of a file to a layer, all or nothing.
+
+    Returns the new case and a summary; ``case`` itself is never changed. Every problem in
+    the file is collected first; if any is fatal, :class:`ValidationError` lists them all.
+    """
+    name = display_name or Path(path).name
+    frame, problems = read_rows(path, layer, settings=settings, display_name=name)
+    frame = frame.reset_index(drop=True)
+    file_rows = np.arange(2, len(frame) + 2)
+    skipped: list[str] = []
+    if skip_unlocated:
+        unlocated = {p.row for p in problems if p.message.startswith(NO_LOCATION)}
+        labels = row_labels(frame, layer)
+        keep = np.array([label not in unlocated for label in labels], dtype=bool)
+        skipped = [label for label in labels if label in unlocated]
+        problems = [p for p in problems if p.row not in unlocated]
+        frame, file_rows = frame[keep].reset_index(drop=True), file_rows[keep]
+        if len(frame) == 0:
+            msg = f"{name}: no row has a location"
+            raise InputError(msg)
+    checked, found = check_layer(layer, frame, row_base=2)
+    found = [_renumber(p, file_rows) for p in found]
+    # the reader already said what is wrong with these rows' location: say it once
+    flagged = {p.row for p in problems}
+    said = {(p.row, p.column) for p in problems}
+    found = [p for p in found if not (p.row in flagged and p.column in ("geometry", "postcode"))
+             and (p.row, p.column) not in said]
+    problems = sorted(problems + found, key=_row_order)
+    if any(p.severity == "error" for p in problems):
+        raise ValidationError(problems, source=name)
+    merged = merge_rows(case, layer, checked, source=name, row_numbers=file_rows)
+    summary = ImportSummary(layer, len(checked),
+                            [p for p in problems if p.severity == "warning"], skipped)
+    return merged, summary
+
+
+def _row_order(problem: Problem) -> int:
+    """File-level problems first, then by row number (a stable sort keeps column order)."""
+    head = problem.row.split(" (")[0]
+    return int(head.split()[1]) if head.startswith("row ") else 0
+
+
+def _renumber(problem: Problem, file_rows: np.ndarray) -> Problem:
+    """Give a problem found after rows were skipped the row number it has in its file."""
+    if not problem.row.startswith("row "):
+        return problem
+    head, _, rest = problem.row.partition(" (")
+    position = int(head.split()[1]) - 2
+    label = f"row {file_rows[position]}" + (f" ({rest}" if rest else "")
+    return Problem(problem.severity, problem.layer, label, problem.column, problem.message)
+
+
+# ---------------------------------------------------------------------------------------------
+# output
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Neutralise spreadsheet formulas: text cells starting with ``= + - @`` get a ``'``.
+
+    Numbers are left as numbers (a negative longitude stays numeric); only text cells that
+    a spreadsheet would run as a formula are changed.
+    """
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(
+                lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v
+            )
+    return out
+
+
+def write_table(frame: pd.DataFrame, path: str | os.PathLike, *, layer: str = "") -> Path:
+    """Write a table or layer by extension: ``.csv`` (formula-safe), ``.geojson``, ``.gpkg``
+    or ``.kml`` (WGS84 for GeoJSON and KML as their readers expect; BNG in GeoPackage).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        data = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
+        csv_safe(data).to_csv(path, index=False, encoding="utf-8")
+        return path
+    if not isinstance(frame, gpd.GeoDataFrame):
+        msg = f"{path.name}: {suffix} needs geometry; write a table as .csv"
+        raise InputError(msg)
+    handle, tmp = tempfile.mkstemp(suffix=suffix, prefix=".tmp-", dir=path.parent)
+    os.close(handle)
+    os.unlink(tmp)
+    try:
+        if suffix == ".geojson":
+            pyogrio.write_dataframe(frame.to_crs(WGS84), tmp, driver="GeoJSON")
+        elif suffix == ".gpkg":
+            pyogrio.write_dataframe(to_bng(frame), tmp, driver="GPKG",
+                                    layer=layer or path.stem)
+        elif suffix == ".kml":
+            pyogrio.write_dataframe(frame.to_crs(WGS84), tmp, driver="LIBKML",
+                                    layer=layer or path.stem)
+        else:
+            msg = f"{path.name}: unsupported output type {suffix}; use .csv, .geojson, .gpkg, .kml"
+            raise InputError(msg)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

@@ -1,0 +1,157 @@
+"""The ``safeplan`` command: exit 0 on success, 2 and one stderr line on bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from geo.cli import build_parser, main
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--out", str(out)]) == 0
+    return out
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_demo_then_validate(demo_dir, capsys):
+    code, out, err = run(capsys, "validate", str(demo_dir / "demo_case.gpkg"))
+    assert code == 0, err
+    assert out.startswith("demo_case.gpkg: valid (0 warnings).")
+    assert "candidates 320" in out
+    assert (demo_dir / "demo_vacancies.csv").exists()
+
+
+def test_validate_reports_every_problem_and_exits_2(tmp_path, tiny_layers, capsys):
+    from geo.io import write_case
+    from geo.model import Case
+
+    tiny_layers["people"].loc[0, "role"] = "boss"
+    tiny_layers["links"].loc[1, "address_id"] = "A9"
+    path = write_case(Case(tiny_layers), tmp_path / "bad.gpkg")
+    code, out, err = run(capsys, "validate", str(path))
+    assert code == 2
+    assert "error: people row 1 (P1) [role]: unknown value 'boss'" in out
+    assert "error: links row 2 [address_id]: refers to addresses 'A9'" in out
+    assert one_line(err) == "bad.gpkg: 2 fatal problems; see above"
+
+
+def test_geocode_prints_a_table(capsys):
+    code, out, _ = run(capsys, "geocode", "m11ad", "SK3 9EE")
+    assert code == 0
+    assert out.splitlines() == [
+        "postcode,lat,lon,easting,northing",
+        "M1 1AD,53.483768,-2.244869,383848,398589",
+        out.splitlines()[2],
+    ]
+    assert out.splitlines()[2].startswith("SK3 9EE,53.40")
+
+
+def test_geocode_refuses_bad_postcodes(capsys):
+    code, out, err = run(capsys, "geocode", "M1 1AD", "banana")
+    assert code == 2
+    assert out == ""
+    assert one_line(err) == ("safeplan geocode: 1 postcode could not be geocoded: row 2 "
+                             "'banana' is not a valid UK postcode")
+
+
+def test_import_adds_rows_and_a_bad_file_changes_nothing(demo_dir, tmp_path, capsys):
+    case = tmp_path / "case.gpkg"
+    shutil.copy(demo_dir / "demo_case.gpkg", case)
+    before = hashlib.sha256(case.read_bytes()).hexdigest()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("candidate_id,label,postcode\nN1,Fine,M1 1AD\nN2,Broken,QQ1\n")
+    code, out, err = run(capsys, "import", str(case), "candidates", str(bad))
+    assert code == 2
+    assert one_line(err) == ("safeplan import: bad.csv: error: candidates row 3 (N2) "
+                             "[postcode]: 'QQ1' is not a valid UK postcode")
+    assert hashlib.sha256(case.read_bytes()).hexdigest() == before
+
+    code, out, err = run(capsys, "import", str(case), "candidates",
+                         str(demo_dir / "demo_vacancies.csv"))
+    assert code == 0, err
+    assert out.strip() == "demo_vacancies.csv: added 40 rows to candidates"
+    code, out, _ = run(capsys, "validate", str(case))
+    assert "candidates 360" in out
+
+    # the same file again: every id clashes, nothing is added
+    code, out, err = run(capsys, "import", str(case), "candidates",
+                         str(demo_dir / "demo_vacancies.csv"))
+    assert code == 2
+    assert "already exists in the case" in one_line(err)
+    assert "(and 39 more)" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["validate", "/no/such.gpkg"], "safeplan validate: /no/such.gpkg: no such file"),
+        (["import", "/no/such.gpkg", "candidates", "x.csv"],
+         "safeplan import: /no/such.gpkg: no such file"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert one_line(err) == message
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["frobnicate"], "safeplan: argument COMMAND: invalid choice: 'frobnicate'"),
+        (["geocode"], "safeplan geocode: the following arguments are required: POSTCODE"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert one_line(capsys.readouterr().err).startswith(message)
+
+
+def test_import_into_an_unknown_layer(demo_dir, capsys):
+    code, _, err = run(capsys, "import", str(demo_dir / "demo_case.gpkg"), "suspects",
+                       str(demo_dir / "demo_vacancies.csv"))
+    assert code == 2
+    assert "unknown layer 'suspects'" in one_line(err)
+
+
+def test_every_subcommand_has_help():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert {"demo", "validate", "geocode", "import"} <= set(sub.choices)
+    for name, p in sub.choices.items():
+        text = p.format_help()
+        assert name in text
+        assert "usage:" in text
+
+
+def test_the_installed_command_runs():
+    exe = shutil.which("safeplan") or pytest.fail("the safeplan command is not installed")
+    out = subprocess.run([exe, "geocode", "M1 1AD"],
+                         capture_output=True, text=True, check=False)
+    assert out.returncode == 0
+    assert "M1 1AD,53.483768,-2.244869" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "geo.cli", "validate", "/nope.gpkg"],
+                         capture_output=True, text=True, check=False)
+    assert bad.returncode == 2
+    assert bad.stderr == "safeplan validate: /nope.gpkg: no such file\n"
