@@ -83,6 +83,104 @@ def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _open_case(arg: str, settings: Settings):
+    """A case from a GeoPackage path, validated; fatal problems refuse it."""
+    from geo.io import open_case
+
+    return open_case(arg)
+
+
+def _as_of(text: str | None):
+    import datetime as dt
+
+    from geo.errors import InputError
+    from geo.model import parse_date
+
+    if not text:
+        return dt.datetime.now()
+    try:
+        return dt.datetime.fromisoformat(parse_date(text))
+    except ValueError as exc:
+        msg = f"--as-of: {exc}"
+        raise InputError(msg) from None
+
+
+def _policy(case, args):
+    from geo.sources import policy_for_case
+
+    return policy_for_case(case, files=[args.policy] if args.policy else [])
+
+
+def _write(frame, out: str, what: str) -> None:
+    from geo.io import write_table
+
+    write_table(frame, out)
+    print(f"wrote {len(frame)} {what} to {out}")
+
+
+def _cmd_hotspots(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.hotspots import find_hotspots
+
+    case = _open_case(args.case, settings)
+    found = find_hotspots(case["incidents"], _policy(case, args), as_of=_as_of(args.as_of))
+    for row in found.itertuples():
+        print(f"{row.area_id}: {row.incident_count} incidents, {row.observed_from} to "
+              f"{row.observed_to}, confidence {row.confidence}")
+    if not len(found):
+        print("no hot spots: no group has enough incidents close together")
+    _write(found, args.out, "hot spots")
+    return 0
+
+
+def _cmd_zones(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.zones import exclusion_zones
+
+    case = _open_case(args.case, settings)
+    zones = exclusion_zones(case, _policy(case, args), as_of=_as_of(args.as_of))
+    for row in zones.itertuples():
+        print(f"{row.zone_id}: {row.reason} ({row.sources})")
+    _write(zones, args.out, "zones")
+    return 0
+
+
+def _read_candidates(path: str, settings: Settings):
+    from geo.errors import ValidationError as _VE
+    from geo.io import read_rows
+    from geo.model import check_layer
+
+    frame, problems = read_rows(path, "candidates", settings=settings)
+    checked, found = check_layer("candidates", frame, row_base=2)
+    problems = problems + [p for p in found if p.column != "geometry" or not problems]
+    if any(p.severity == "error" for p in problems):
+        raise _VE(problems, source=Path(path).name)
+    return checked
+
+
+def _cmd_rank(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.rank import RANK_COLUMNS, rank_case
+
+    case = _open_case(args.case, settings)
+    policy = _policy(case, args)
+    candidates = _read_candidates(args.candidates, settings) if args.candidates else None
+    people = args.for_people.split(",") if args.for_people else None
+    travel = None
+    if args.graph:
+        from geo.network import router_from_file
+
+        travel = router_from_file(args.graph, policy=policy, settings=settings)
+    ranked = rank_case(case, policy, person_ids=people, candidates=candidates,
+                       as_of=_as_of(args.as_of), travel=travel)
+    n_ok = int(ranked["eligible"].sum())
+    print(f"ranked {len(ranked)} candidates: {n_ok} eligible, {len(ranked) - n_ok} not")
+    for row in ranked.head(args.show).itertuples():
+        print(f"{row.rank:>4}  {row.candidate_id}  {row.postcode or '':<9} score {row.score:5.1f}"
+              f"  {'eligible' if row.eligible else 'NOT eligible'}")
+    out = ranked if not args.out.lower().endswith(".csv") else ranked[RANK_COLUMNS]
+    _write(out[[*RANK_COLUMNS, "geometry"]] if "geometry" in out.columns else out, args.out,
+           "ranked candidates")
+    return 0
+
+
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 
@@ -126,6 +224,45 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave out rows with no location (police.uk withholds some) "
                    "instead of refusing the file")
     p.set_defaults(handler=_cmd_import)
+
+    def engine_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("case", metavar="CASE.gpkg")
+        p.add_argument("--out", metavar="F", required=True,
+                       help="output file: .csv, .geojson, .gpkg or .kml")
+        p.add_argument("--policy", metavar="TOML",
+                       help="risk-policy overrides, on top of the defaults and the case's own")
+        p.add_argument("--as-of", metavar="DATE",
+                       help="judge incident ages as of this date (default: now)")
+
+    p = sub.add_parser("hotspots", help="activity hot spots derived from incidents",
+                       description="Cluster each group's incidents (DBSCAN in metres) into "
+                       "readable areas with their incident count, time span and confidence.")
+    engine_options(p)
+    p.set_defaults(handler=_cmd_hotspots)
+
+    p = sub.add_parser("zones", help="exclusion zones with their reasons",
+                       description="Buffer every threat source by its exclusion radius and "
+                       "merge the buffers per reason; the case's own zones follow.")
+    engine_options(p)
+    p.set_defaults(handler=_cmd_zones)
+
+    p = sub.add_parser("rank", help="rank candidate addresses, every rank explained",
+                       description="Hard constraints first (exclusions, zones, limits), then "
+                       "threat and disruption. CSV columns: rank, candidate_id, label, "
+                       "postcode, lat, lon, eligible, score, threat_score, nearest_threat, "
+                       "nearest_threat_m, school_min, school_min_estimated, reasons.")
+    engine_options(p)
+    p.add_argument("--candidates", metavar="F",
+                   help="rank these candidates (CSV of postcodes, lat/lon or easting/northing; "
+                   "GeoJSON) instead of the case's own")
+    p.add_argument("--graph", metavar="OSM_OR_GRAPHML",
+                   help="street graph for school-run times (else estimated)")
+    p.add_argument("--for", dest="for_people", metavar="PERSON_IDS",
+                   help="who is being relocated, comma-separated (default: the people at a "
+                   "temporary address)")
+    p.add_argument("--show", type=int, default=10, metavar="N",
+                   help="print the top N (default 10)")
+    p.set_defaults(handler=_cmd_rank)
 
     return parser
 

@@ -1,0 +1,560 @@
+"""Ranking candidate addresses: hard constraints, then threat and disruption, explained.
+
+Two steps, so that a weight change is cheap:
+
+1. :func:`assess` does the geometry once per case and candidate list: the distance from every
+   candidate to every threat source in reach, the threat score, exclusions, zones, school
+   runs and support distances. It is pure numpy/shapely over whole arrays (no loop over
+   candidates; see :mod:`geo._spatial`).
+2. :func:`rank` applies weights and limits and writes the reasons. Re-ranking with new
+   weights only repeats this step.
+
+The model (DESIGN section 5)
+----------------------------
+``threat(x) = sum_s strength_s * K(d(x, s) / bandwidth_s)`` with ``K(u) = (1 - u^2)^2`` for
+``u < 1`` (0 beyond), ``d`` the distance to the source (0 inside a polygon) and ``strength``
+the source's weight x multipliers x fade (:mod:`geo.sources`). A candidate is **eligible**
+when it is farther than ``exclude_m`` from every source, outside every zone that applies to
+the household, and meets the policy's limits (school run, support distance, bedrooms).
+
+``score = 100 * (1 - (w_t * t + w_s * s + w_p * p) / (w_t + w_s + w_p))`` where
+``t = 1 - exp(-threat / scale.threat)``, ``s = school_min / max_school_min`` and
+``p = support_km / scale.support_km`` (each capped at 1): 100 is the best possible.
+
+Ties are broken by a stated rule: eligible rows by score (high first), then threat (low
+first), school run (short first) and candidate id; ineligible rows after them by the number of
+hard constraints broken (few first), then score and candidate id.
+
+Travel times are estimated as straight-line distance x ``travel.detour_factor`` at
+``travel.speed_kph`` (``school_min_estimated`` true) unless a street graph is given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import shapely
+
+from geo import _text as T
+from geo._spatial import Pairs, geometry_pairs, nearest
+from geo.crs import bng_to_wgs84
+from geo.errors import InputError
+from geo.model import Case
+from geo.settings import Policy
+from geo.sources import Household, household, threat_sources
+
+#: Columns of ``safeplan rank`` output, in order (DESIGN section 6: a contract).
+RANK_COLUMNS = [
+    "rank", "candidate_id", "label", "postcode", "lat", "lon", "eligible", "score",
+    "threat_score", "nearest_threat", "nearest_threat_m", "school_min",
+    "school_min_estimated", "reasons",
+]
+
+
+class Travel(Protocol):
+    """Travel times from many points to one destination (a street-graph router)."""
+
+    mode: str
+
+    def minutes_to(self, x: np.ndarray, y: np.ndarray, dest_x: float, dest_y: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """Minutes from each point to the destination and a status per point (``ok``, or
+        why not: ``too_far_from_street``, ``unreachable``)."""
+
+
+def kernel(u: np.ndarray) -> np.ndarray:
+    """The threat kernel ``(1 - u^2)^2`` for ``0 <= u < 1``, else 0: smooth and decreasing."""
+    u = np.asarray(u, float)
+    return np.where(u < 1.0, (1.0 - u * u) ** 2, 0.0)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Everything about the candidates that does not depend on the weights."""
+
+    candidates: gpd.GeoDataFrame
+    sources: gpd.GeoDataFrame
+    household: Household
+    policy: Policy
+    threat: np.ndarray
+    top_source: np.ndarray
+    top_share: np.ndarray
+    top_m: np.ndarray
+    nearest_source: np.ndarray
+    nearest_m: np.ndarray
+    violations: Pairs
+    zone_hits: Pairs
+    school_min: np.ndarray
+    school_idx: np.ndarray
+    school_estimated: np.ndarray
+    school_status: np.ndarray
+    support_km: np.ndarray
+    support_idx: np.ndarray
+    travel_note: str
+    lat: np.ndarray
+    lon: np.ndarray
+    extra: dict = field(default_factory=dict)
+
+
+def _arg_extreme(point: np.ndarray, value: np.ndarray, n: int, *, largest: bool) -> np.ndarray:
+    """Per point, the row with the largest (or smallest) value; -1 for points with none.
+
+    Ties go to the lowest row number, so the answer does not depend on sorting.
+    """
+    best = np.full(n, -np.inf if largest else np.inf)
+    (np.maximum if largest else np.minimum).at(best, point, value)
+    winner = value == best[point]
+    rows = np.flatnonzero(winner)
+    out = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(out, point[rows], rows)
+    return np.where(out == np.iinfo(np.int64).max, -1, out)
+
+
+def _threat(px, py, points: np.ndarray, sources: gpd.GeoDataFrame):
+    n = len(px)
+    geoms = np.asarray(sources.geometry.values, dtype=object)
+    strength = sources["strength"].to_numpy(float)
+    bandwidth = sources["bandwidth_m"].to_numpy(float)
+    exclude = sources["exclude_m"].to_numpy(float)
+    reach = np.maximum(bandwidth, exclude)
+    parts = []
+    # one pass per distinct reach: radii differ by kind, and a tight radius is cheaper
+    for radius in np.unique(reach):
+        idx = np.flatnonzero(reach == radius)
+        found = geometry_pairs(px, py, geoms[idx], float(radius), points=points)
+        parts.append(Pairs(found.point, idx[found.source], found.dist_m))
+    pairs = Pairs(*(np.concatenate([getattr(p, f) for p in parts]) if parts else np.empty(0)
+                    for f in ("point", "source", "dist_m")))
+    if not parts:
+        pairs = Pairs.empty()
+    contrib = strength[pairs.source] * kernel(pairs.dist_m / bandwidth[pairs.source])
+    threat = np.bincount(pairs.point, weights=contrib, minlength=n)
+    top = _arg_extreme(pairs.point, contrib, n, largest=True)
+    top_source = np.full(n, -1, dtype=np.int64)
+    top_share = np.zeros(n)
+    top_m = np.full(n, np.nan)
+    sel = np.flatnonzero(top >= 0)
+    sel = sel[contrib[top[sel]] > 0]
+    top_source[sel] = pairs.source[top[sel]]
+    top_share[sel] = contrib[top[sel]]
+    top_m[sel] = pairs.dist_m[top[sel]]
+    excluded = (exclude[pairs.source] > 0) & (pairs.dist_m <= exclude[pairs.source])
+    violations = pairs.where(excluded)
+    nearest_source, nearest_m = _nearest_sources(px, py, geoms, reach, pairs)
+    return threat, top_source, top_share, top_m, nearest_source, nearest_m, violations
+
+
+def _nearest_sources(px, py, geoms: np.ndarray, reach: np.ndarray, pairs: Pairs):
+    """The nearest source of each point, exactly, reusing the pairs already found.
+
+    A pass of radius R finds every source of its kinds within R, so a pair at a distance no
+    more than the smallest radius of any pass is the nearest. For the other points, point
+    sources are searched with a k-d tree, and polygon sources (whose pairs are exact up to
+    the smallest polygon radius) only when no point source is nearer than that radius.
+    """
+    from scipy.spatial import cKDTree
+
+    n = len(px)
+    best = np.full(n, -1, dtype=np.int64)
+    dist = np.full(n, np.inf)
+    if not len(geoms):
+        return best, dist
+    is_point = shapely.get_type_id(geoms) == 0
+    poly_best = np.full(n, -1, dtype=np.int64)
+    poly_dist = np.full(n, np.inf)
+    if len(pairs):
+        pick = _arg_extreme(pairs.point, pairs.dist_m, n, largest=False)
+        has = pick >= 0
+        best[has] = pairs.source[pick[has]]
+        dist[has] = pairs.dist_m[pick[has]]
+        on_poly = ~is_point[pairs.source]
+        if on_poly.any():
+            pp = pairs.where(on_poly)
+            pick = _arg_extreme(pp.point, pp.dist_m, n, largest=False)
+            has = pick >= 0
+            poly_best[has] = pp.source[pick[has]]
+            poly_dist[has] = pp.dist_m[pick[has]]
+    todo = np.flatnonzero(dist > reach.min())
+    if not len(todo):
+        return best, dist
+    if is_point.any():
+        idx = np.flatnonzero(is_point)
+        xy = shapely.get_coordinates(geoms[idx])
+        d, j = cKDTree(xy).query(np.column_stack([px[todo], py[todo]]))
+        closer = d < dist[todo]
+        best[todo[closer]] = idx[j[closer]]
+        dist[todo[closer]] = d[closer]
+    if (~is_point).any():
+        poly_reach = reach[~is_point].min()
+        keep = poly_dist[todo] <= poly_reach
+        closer = keep & (poly_dist[todo] < dist[todo])
+        best[todo[closer]] = poly_best[todo[closer]]
+        dist[todo[closer]] = poly_dist[todo[closer]]
+        search = todo[~keep & (dist[todo] > poly_reach)]
+        if len(search):
+            idx = np.flatnonzero(~is_point)
+            j, d = nearest(px[search], py[search], geoms[idx])
+            found = (j >= 0) & (d < dist[search])
+            best[search[found]] = idx[j[found]]
+            dist[search[found]] = d[found]
+    return best, dist
+
+
+def _zone_hits(points: np.ndarray, zones: gpd.GeoDataFrame) -> Pairs:
+    if not len(zones) or not len(points):
+        return Pairs.empty()
+    tree = shapely.STRtree(np.asarray(zones.geometry.values, dtype=object))
+    hit = tree.query(points, predicate="intersects")
+    return Pairs(hit[0].astype(np.int64), hit[1].astype(np.int64), np.zeros(hit.shape[1]))
+
+
+def _estimated_minutes(d_m: np.ndarray, policy: Policy) -> np.ndarray:
+    travel = policy.table("travel")
+    return d_m * travel["detour_factor"] / (travel["speed_kph"] * 1000.0 / 60.0)
+
+
+def _school_runs(px, py, schools: gpd.GeoDataFrame, policy: Policy, travel: Travel | None):
+    n = len(px)
+    if not len(schools):
+        empty = np.full(n, np.nan)
+        return empty, np.full(n, -1), np.ones(n, dtype=bool), np.full(n, "no school", object)
+    sx = schools.geometry.x.to_numpy()
+    sy = schools.geometry.y.to_numpy()
+    straight = np.hypot(px[:, None] - sx[None, :], py[:, None] - sy[None, :])
+    minutes = _estimated_minutes(straight, policy)
+    estimated = np.ones(minutes.shape, dtype=bool)
+    status = np.full(minutes.shape, "estimated", dtype=object)
+    if travel is not None:
+        for j in range(len(schools)):
+            net_min, net_status = travel.minutes_to(px, py, float(sx[j]), float(sy[j]))
+            ok = net_status == "ok"
+            minutes[ok, j] = net_min[ok]
+            estimated[ok, j] = False
+            status[:, j] = np.where(ok, "ok", net_status)
+    worst = np.argmax(minutes, axis=1)
+    rows = np.arange(n)
+    return minutes[rows, worst], worst, estimated[rows, worst], status[rows, worst]
+
+
+def assess(
+    candidates: gpd.GeoDataFrame,
+    sources: gpd.GeoDataFrame,
+    members: Household,
+    policy: Policy,
+    *,
+    travel: Travel | None = None,
+) -> Assessment:
+    """Measure every candidate against every source, zone, school and support address.
+
+    Parameters
+    ----------
+    candidates
+        Points in EPSG:27700 with ``candidate_id, label`` (``postcode, bedrooms`` if known).
+    sources
+        From :func:`geo.sources.threat_sources`.
+    members
+        From :func:`geo.sources.household`: schools, support and zones of the people moving.
+    policy
+        The risk policy.
+    travel
+        A street-graph router for school runs; without one, times are estimated.
+
+    Notes
+    -----
+    All distances are in metres in EPSG:27700 and exact (not sampled).
+    """
+    candidates = candidates.reset_index(drop=True)
+    px = candidates.geometry.x.to_numpy()
+    py = candidates.geometry.y.to_numpy()
+    points = np.asarray(candidates.geometry.values, dtype=object)
+    (threat, top_source, top_share, top_m, near_src, near_m, violations) = _threat(
+        px, py, points, sources)
+    zone_hits = _zone_hits(np.asarray(candidates.geometry.values, dtype=object),
+                           members.zones)
+    school_min, school_idx, school_est, school_status = _school_runs(
+        px, py, members.schools, policy, travel)
+    if len(members.support):
+        sup_idx, sup_m = nearest(px, py, np.asarray(members.support.geometry.values,
+                                                    dtype=object))
+        support_km = sup_m / 1000.0
+    else:
+        sup_idx = np.full(len(px), -1)
+        support_km = np.full(len(px), np.nan)
+    t = policy.table("travel")
+    note = (f"estimated: straight line x {t['detour_factor']:g} at {t['speed_kph']:g} km/h"
+            if travel is None else f"street network ({travel.mode})")
+    lon, lat = bng_to_wgs84(px, py)
+    return Assessment(candidates, sources, members, policy, threat, top_source, top_share,
+                      top_m, near_src, near_m, violations, zone_hits, school_min, school_idx,
+                      school_est, school_status, support_km, sup_idx, note,
+                      np.round(lat, 6), np.round(lon, 6))
+
+
+def assess_case(
+    case: Case,
+    policy: Policy,
+    *,
+    person_ids: list[str] | None = None,
+    candidates: gpd.GeoDataFrame | None = None,
+    as_of: dt.datetime | None = None,
+    travel: Travel | None = None,
+) -> Assessment:
+    """:func:`assess` for a case: its sources, household and candidates (or others given)."""
+    from geo.hotspots import find_hotspots
+
+    hot = None
+    if policy.get("rules.use_derived_hotspots"):
+        hot = find_hotspots(case["incidents"], policy, as_of=as_of)
+    sources = threat_sources(case, policy, as_of=as_of, hotspots=hot)
+    members = household(case, person_ids)
+    cands = case["candidates"] if candidates is None else candidates
+    if not len(cands):
+        msg = "the case has no candidate addresses: import a vacancy list first"
+        raise InputError(msg)
+    return assess(cands, sources, members, policy, travel=travel)
+
+
+# ---------------------------------------------------------------------------------------------
+# ranking and reasons
+
+
+_THREAT_WORDS = ["none", "low", "moderate", "high", "very high"]
+_THREAT_STEPS = np.array([1e-9, 0.1, 0.5, 1.0])
+
+
+def _radius_words(r_m) -> list[str]:
+    """Policy radii as written: ``500 m``, ``1.5 km``."""
+    return [f"{r:g} m" if r < 1000 else f"{r / 1000:g} km" for r in np.asarray(r_m, float)]
+
+
+def _first_of_each(point: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """For rows sorted by point: the position of each point's first row, and rows per point."""
+    count = np.bincount(point, minlength=n)
+    first = np.ones(len(point), dtype=bool)
+    first[1:] = point[1:] != point[:-1]
+    return np.flatnonzero(first), count
+
+
+def rank(
+    assessment: Assessment,
+    *,
+    weights: Mapping[str, float] | None = None,
+    limits: Mapping[str, float] | None = None,
+) -> gpd.GeoDataFrame:
+    """Rank the assessed candidates with weights and limits (policy values by default).
+
+    Returns
+    -------
+    GeoDataFrame with :data:`RANK_COLUMNS` first, then ``support_km``, ``constraints_broken``
+    and the candidate's geometry (EPSG:27700), sorted by ``rank``.
+    """
+    a = assessment
+    policy = a.policy
+    w = {**policy.table("weights"), **(weights or {})}
+    lim = {**policy.table("limits"), **(limits or {})}
+    unknown = set(w) - {"threat", "school", "support"} | (
+        set(lim) - {"max_school_min", "max_support_km", "min_bedrooms"})
+    if unknown:
+        msg = f"unknown weight or limit: {', '.join(sorted(unknown))}"
+        raise InputError(msg)
+    if any(v < 0 for v in w.values()):
+        msg = "weights cannot be negative"
+        raise InputError(msg)
+    cands = a.candidates
+    n = len(cands)
+    scale = policy.table("scale")
+
+    # hard constraints
+    max_school = float(lim["max_school_min"])
+    school = a.school_min
+    has_school = ~np.isnan(school)
+    school_fail = has_school & (max_school > 0) & (school > max_school)
+    max_support = float(lim["max_support_km"])
+    support_fail = (max_support > 0) & ~np.isnan(a.support_km) & (a.support_km > max_support)
+    need = int(lim["min_bedrooms"])
+    beds = (pd.to_numeric(cands["bedrooms"], errors="coerce").to_numpy(float)
+            if "bedrooms" in cands.columns else np.full(n, np.nan))
+    beds_fail = (need > 0) & ~np.isnan(beds) & (beds < need)
+    n_violate = np.bincount(a.violations.point, minlength=n)
+    n_zone = np.bincount(a.zone_hits.point, minlength=n)
+    broken = ((n_violate > 0).astype(int) + (n_zone > 0) + school_fail + support_fail
+              + beds_fail)
+    eligible = broken == 0
+
+    # score
+    t = 1.0 - np.exp(-a.threat / scale["threat"])
+    s = np.where(has_school, np.minimum(school / (max_school if max_school > 0 else 60.0), 1.0),
+                 0.0)
+    p = np.where(np.isnan(a.support_km), 0.0,
+                 np.minimum(a.support_km / scale["support_km"], 1.0))
+    total = w["threat"] + w["school"] + w["support"]
+    loss = (w["threat"] * t + w["school"] * s + w["support"] * p) / total if total > 0 else 0.0
+    score = np.round(100.0 * (1.0 - loss), 1) * np.ones(n)
+
+    ids = cands["candidate_id"].astype(str).to_numpy()
+    school_key = np.where(has_school, school, 0.0)
+    order = np.lexsort((ids, school_key, a.threat, -score, np.where(eligible, 0, broken)))
+    ranks = np.empty(n, dtype=np.int64)
+    ranks[order] = np.arange(1, n + 1)
+
+    reasons = _reasons(a, eligible, school_fail, support_fail, beds_fail, beds, max_school,
+                       max_support, need)
+    labels = a.sources["label"].astype(str).tolist() or ["none"]
+    nearest_label = T.where(a.nearest_source >= 0,
+                            T.take(labels, np.maximum(a.nearest_source, 0)), "none", n=n)
+    take = pa.array(order)
+    columns = {
+        "rank": ranks[order],
+        "candidate_id": ids[order],
+        "label": cands["label"].astype(str).to_numpy()[order],
+        "postcode": (cands["postcode"].to_numpy()[order] if "postcode" in cands.columns
+                     else np.full(n, None)),
+        "lat": a.lat[order],
+        "lon": a.lon[order],
+        "eligible": eligible[order],
+        "score": score[order],
+        "threat_score": np.round(a.threat, 3)[order],
+        "nearest_threat": pd.arrays.ArrowStringArray(nearest_label.take(take)),
+        "nearest_threat_m": np.round(np.where(np.isfinite(a.nearest_m), a.nearest_m, np.nan),
+                                     1)[order],
+        "school_min": np.round(school, 1)[order],
+        "school_min_estimated": a.school_estimated[order],
+        "reasons": pd.arrays.ArrowStringArray(reasons.take(take)),
+        "support_km": np.round(a.support_km, 2)[order],
+        "constraints_broken": broken[order],
+    }
+    geometry = np.asarray(cands.geometry.values, dtype=object)[order]
+    return gpd.GeoDataFrame(columns, geometry=geometry, crs=cands.crs)
+
+
+def _reasons(a: Assessment, eligible, school_fail, support_fail, beds_fail, beds, max_school,
+             max_support, need) -> pa.Array:
+    """The reasons column: why not (if not eligible), then what the place is like.
+
+    Built column by column with Arrow kernels (:mod:`geo._text`), not row by row.
+    """
+    n = len(a.candidates)
+    src = a.sources
+    labels = src["label"].astype(str).tolist() or [""]
+    exclude = src["exclude_m"].to_numpy(float) if len(src) else np.zeros(1)
+    radius = _radius_words(exclude)
+
+    # why not: the deepest exclusion (and how many more), the first zone, the limits
+    v = a.violations
+    order = np.lexsort((v.source, v.dist_m - exclude[v.source], v.point))
+    vp, vs, vd = v.point[order], v.source[order], v.dist_m[order]
+    first, count = _first_of_each(vp, n)
+    src_first = np.zeros(n, dtype=np.int64)
+    d_first = np.zeros(n)
+    src_first[vp[first]] = vs[first]
+    d_first[vp[first]] = vd[first]
+    excl = T.where(
+        d_first <= 0,
+        T.concat("inside ", T.take(labels, src_first), n=n),
+        T.concat(T.distance(d_first), " from ", T.take(labels, src_first), ", inside its ",
+                 T.take(radius, src_first), " exclusion", n=n), n=n)
+    more = T.where(count > 2, T.concat(" (and ", T.integer(count - 1), " more exclusions)",
+                                       n=n), " (and 1 more exclusion)", n=n)
+    excl = T.where(count == 0, "", T.concat(excl, T.where(count > 1, more, "", n=n), n=n),
+                   n=n)
+    zone_part = ""
+    if len(a.zone_hits):
+        zones = a.household.zones
+        words = zones["kind"].map({"exclusion": "exclusion zone", "no_go": "no-go area"})
+        zone_text = ("inside " + words.astype(str) + " " + zones["zone_id"].astype(str)
+                     + " (" + zones["reason"].astype(str) + ")").tolist()
+        z = a.zone_hits
+        order = np.lexsort((z.source, z.point))
+        zp, zs = z.point[order], z.source[order]
+        zfirst, zcount = _first_of_each(zp, n)
+        zone_first = np.zeros(n, dtype=np.int64)
+        zone_first[zp[zfirst]] = zs[zfirst]
+        zone_part = T.where(zcount == 0, "", T.concat(
+            T.take(zone_text, zone_first),
+            T.where(zcount > 1, T.concat(" (and ", T.integer(zcount - 1), " more)", n=n), "",
+                    n=n), n=n), n=n)
+    schools = a.household.schools
+    school_names = schools["label"].astype(str).tolist() or [""]
+    worst_name = T.take(school_names, np.maximum(a.school_idx, 0))
+    minutes = T.integer(np.round(np.nan_to_num(a.school_min)))
+    limit_part = T.join_nonempty([
+        T.where(school_fail, T.concat("school run ", minutes, " min to ", worst_name,
+                                      f" exceeds the {max_school:g} min limit", n=n), "", n=n),
+        T.where(support_fail, T.concat(T.decimal(a.support_km, 1),
+                                       f" km from support exceeds the {max_support:g} km limit",
+                                       n=n), "", n=n),
+        T.where(beds_fail, T.concat(T.integer(np.nan_to_num(beds)),
+                                    f" bedroom(s), fewer than the {need} needed", n=n), "",
+                n=n),
+    ], "; ", n=n)
+    why_not = T.join_nonempty([excl, zone_part, limit_part], "; ", n=n)
+
+    # what it is like: nearest threat, threat score, school run, support
+    near = np.maximum(a.nearest_source, 0)
+    near_lab = T.take(labels, near)
+    near_excl = exclude[near]
+    margin = a.nearest_m - near_excl
+    beyond = T.where((near_excl > 0) & (margin > 0),
+                     T.concat(" (", T.distance(margin), " beyond its ", T.take(radius, near),
+                              " exclusion)", n=n), "", n=n)
+    nearest_txt = T.where(
+        a.nearest_source >= 0,
+        T.concat("Nearest threat: ",
+                 T.where(a.nearest_m <= 0, T.concat("inside ", near_lab, n=n),
+                         T.concat(near_lab, ", ", T.distance(a.nearest_m), " away", n=n),
+                         n=n), beyond, ".", n=n),
+        "No known threat source.", n=n)
+    top = np.maximum(a.top_source, 0)
+    top_lab = T.take(labels, top)
+    top_m = np.nan_to_num(a.top_m)
+    level = T.take(_THREAT_WORDS, np.searchsorted(_THREAT_STEPS, a.threat, side="right"))
+    mostly = T.where(a.top_source < 0, "",
+                     T.where(top_m <= 0, T.concat(", mostly from being inside ", top_lab, n=n),
+                             T.concat(", mostly from ", top_lab, ", ", T.distance(top_m),
+                                      " away", n=n), n=n), n=n)
+    threat_txt = T.concat("Threat ", T.decimal(a.threat, 2), " (", level, ")", mostly, ".",
+                          n=n)
+    how = T.where(a.school_estimated, "estimated", "street network", n=n)
+    blocked = np.isin(a.school_status, ["too_far_from_street", "unreachable"])
+    status_note = T.where(blocked, T.concat("; no street route: ",
+                                            T.take(["", "too far from a street",
+                                                    "unreachable"],
+                                                   np.where(a.school_status == "unreachable",
+                                                            2, 1)), n=n), "", n=n)
+    school_txt = T.where(np.isnan(a.school_min), "No school run.",
+                         T.concat("School run ", minutes, " min to ", worst_name, " (", how,
+                                  status_note, ").", n=n), n=n)
+    support = a.household.support
+    if len(support):
+        support_txt = T.concat("Support ", T.decimal(a.support_km, 1), " km from ",
+                               T.take(support["label"].astype(str).tolist(),
+                                      np.maximum(a.support_idx, 0)), ".", n=n)
+    else:
+        support_txt = "No support address."
+    head = T.where(eligible, "Eligible.", T.concat("Not eligible: ", why_not, ".", n=n), n=n)
+    text = T.concat(head, " ", nearest_txt, " ", threat_txt, " ", school_txt, " ", support_txt,
+                    n=n)
+    return text if isinstance(text, pa.Array) else text.combine_chunks()
+
+
+def rank_case(
+    case: Case,
+    policy: Policy,
+    *,
+    person_ids: list[str] | None = None,
+    candidates: gpd.GeoDataFrame | None = None,
+    as_of: dt.datetime | None = None,
+    travel: Travel | None = None,
+    weights: Mapping[str, float] | None = None,
+) -> gpd.GeoDataFrame:
+    """Assess and rank in one call (see :func:`assess_case` and :func:`rank`)."""
+    assessment = assess_case(case, policy, person_ids=person_ids, candidates=candidates,
+                             as_of=as_of, travel=travel)
+    return rank(assessment, weights=weights)
