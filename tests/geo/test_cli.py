@@ -158,3 +158,87 @@ def test_the_installed_command_runs():
                          capture_output=True, text=True, check=False)
     assert bad.returncode == 2
     assert bad.stderr == "safeplan validate: /nope.gpkg: no such file\n"
+
+
+def test_rank_writes_the_contract_columns(demo_dir, tmp_path, capsys):
+    import pandas as pd
+
+    out = tmp_path / "ranked.csv"
+    code, printed, err = run(capsys, "rank", str(demo_dir / "demo_case.gpkg"), "--out",
+                             str(out), "--as-of", "2026-11-25", "--show", "3")
+    assert code == 0, err
+    assert printed.splitlines()[0] == "ranked 320 candidates: 163 eligible, 157 not"
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == [
+        "rank", "candidate_id", "label", "postcode", "lat", "lon", "eligible", "score",
+        "threat_score", "nearest_threat", "nearest_threat_m", "school_min",
+        "school_min_estimated", "reasons"]
+    assert frame["rank"].tolist() == list(range(1, 321))
+    assert frame["eligible"].iloc[0]
+    assert not frame["eligible"].iloc[-1]
+    assert frame["reasons"].iloc[-1].startswith("Not eligible: ")
+
+
+def test_rank_for_another_household_and_with_a_policy(demo_dir, tmp_path, capsys):
+    policy = tmp_path / "strict.toml"
+    policy.write_text("[limits]\nmax_school_min = 15\n")
+    code, printed, err = run(capsys, "rank", str(demo_dir / "demo_case.gpkg"), "--out",
+                             str(tmp_path / "r.geojson"), "--for", "P05,P06,P07",
+                             "--policy", str(policy), "--as-of", "2026-11-25")
+    assert code == 0, err
+    n_ok = int(printed.split(": ")[1].split()[0])
+    assert 0 < n_ok < 100
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[limits]\nmax_school_mins = 15\n")
+    code, _, err = run(capsys, "rank", str(demo_dir / "demo_case.gpkg"), "--out",
+                       str(tmp_path / "r.csv"), "--policy", str(bad))
+    assert code == 2
+    assert one_line(err) == ("safeplan rank: bad.toml: unknown policy key "
+                             "'limits.max_school_mins'; did you mean 'limits.max_school_min'?")
+
+
+def test_rank_other_candidates_from_a_vacancy_list(demo_dir, tmp_path, capsys):
+    import pandas as pd
+
+    out = tmp_path / "r.csv"
+    code, printed, err = run(capsys, "rank", str(demo_dir / "demo_case.gpkg"),
+                             "--candidates", str(demo_dir / "demo_vacancies.csv"),
+                             "--out", str(out))
+    assert code == 0, err
+    assert printed.startswith("ranked 40 candidates")
+    assert pd.read_csv(out)["candidate_id"].str.startswith("N-").all()
+    bad = tmp_path / "v.csv"
+    bad.write_text("candidate_id,label,postcode\nN1,x,M1 1AD\nN2,y,XX9 9XX\n")
+    code, _, err = run(capsys, "rank", str(demo_dir / "demo_case.gpkg"), "--candidates",
+                       str(bad), "--out", str(out))
+    assert code == 2
+    assert "row 3 (N2) [postcode]: 'XX9 9XX' is not in Code-Point Open" in one_line(err)
+
+
+def test_zones_and_hotspots_commands(demo_dir, tmp_path, capsys):
+    import pyogrio
+
+    code, printed, err = run(capsys, "zones", str(demo_dir / "demo_case.gpkg"), "--out",
+                             str(tmp_path / "zones.kml"), "--as-of", "2026-11-25")
+    assert code == 0, err
+    assert "X02: Within 1 km of shootings (INC-001)" in printed
+    assert len(pyogrio.read_dataframe(tmp_path / "zones.kml")) == 11
+    code, printed, err = run(capsys, "hotspots", str(demo_dir / "demo_case.gpkg"), "--out",
+                             str(tmp_path / "hot.geojson"), "--as-of", "2026-11-25")
+    assert code == 0, err
+    assert printed.startswith("HS-G-HER-1: 9 incidents")
+    assert len(pyogrio.read_dataframe(tmp_path / "hot.geojson")) == 3
+
+
+def test_engine_commands_need_an_output(demo_dir, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["zones", str(demo_dir / "demo_case.gpkg")])
+    assert info.value.code == 2
+    assert "--out" in one_line(capsys.readouterr().err)
+
+
+def test_bad_as_of_date(demo_dir, tmp_path, capsys):
+    code, _, err = run(capsys, "zones", str(demo_dir / "demo_case.gpkg"), "--out",
+                       str(tmp_path / "z.csv"), "--as-of", "yesterday")
+    assert code == 2
+    assert one_line(err).startswith("safeplan zones: --as-of: 'yesterday' is not a date")
