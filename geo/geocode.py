@@ -20,6 +20,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from geo.crs import BNG, bng_to_wgs84
 from geo.errors import InputError, PostcodeError
@@ -265,3 +266,49 @@ def nearest_postcodes(x, y, *, max_distance_m: float = 2_000.0) -> pd.DataFrame:
         out[col] = pd.Series(np.where(ok, values, None), dtype="str")
     out["distance_m"] = np.where(ok, dist, np.nan)
     return out
+
+
+def sector_outlines(
+    bounds: tuple[float, float, float, float],
+    *,
+    margin_m: float = 2_000.0,
+    simplify_m: float = 15.0,
+) -> gpd.GeoDataFrame:
+    """Postcode-sector outlines for a study area, derived from Code-Point Open points.
+
+    Each postcode unit gets the Voronoi cell of its centroid; cells are merged by sector and
+    clipped to ``bounds`` (EPSG:27700) widened by ``margin_m``. These are approximations of
+    the real (unpublished) sector boundaries, good enough to read a map by and to name an
+    area in words; they are labelled as such wherever they are shown.
+
+    Returns
+    -------
+    GeoDataFrame with ``sector, district, units`` and the outline, in EPSG:27700, sorted by
+    sector; empty when no postcode lies in the area.
+    """
+    minx, miny, maxx, maxy = bounds
+    box = shapely.box(minx - margin_m, miny - margin_m, maxx + margin_m, maxy + margin_m)
+    # units a little beyond the box too, so edge cells are shaped by their real neighbours
+    units = postcode_units(bounds, margin_m=margin_m + 1_500.0)
+    columns = {"sector": pd.Series([], dtype="str"), "district": pd.Series([], dtype="str"),
+               "units": pd.Series([], dtype="int64")}
+    if len(units) < 2:
+        return gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries([], crs=BNG), crs=BNG)
+    # several units can share a centroid: one cell per distinct point, owned by its first unit
+    xy = np.column_stack([units.geometry.x, units.geometry.y])
+    _, first = np.unique(xy, axis=0, return_index=True)
+    first = np.sort(first)
+    pts = np.asarray(units.geometry.values, dtype=object)[first]
+    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(pts),
+                                                       extend_to=box, ordered=True))
+    frame = gpd.GeoDataFrame({"sector": units["sector"].to_numpy()[first]},
+                             geometry=cells, crs=BNG)
+    merged = frame.dissolve("sector", as_index=False)
+    merged["geometry"] = merged.geometry.intersection(box).simplify(simplify_m)
+    merged = merged[~merged.geometry.is_empty]
+    counts = units.groupby("sector").size()
+    merged["district"] = merged["sector"].str.split(" ").str[0]
+    merged["units"] = merged["sector"].map(counts).astype("int64")
+    return gpd.GeoDataFrame(merged[["sector", "district", "units", "geometry"]],
+                            geometry="geometry", crs=BNG).sort_values(
+        "sector", ignore_index=True)

@@ -116,3 +116,23 @@ def test_postcode_units_in_a_box():
     assert "M1 1AD" in set(units["postcode"])
     assert units.crs.to_epsg() == 27700
     assert ((units.geometry.x >= 383_700) & (units.geometry.x <= 384_000)).all()
+
+
+def test_sector_outlines_cover_their_postcodes_and_tile_the_area():
+    from geo.geocode import sector_outlines
+
+    bounds = (383_000.0, 397_000.0, 386_000.0, 400_000.0)
+    sectors = sector_outlines(bounds, margin_m=0.0, simplify_m=0.0)
+    assert "M1 1" in set(sectors["sector"])
+    assert sectors["sector"].is_unique
+    assert sectors.crs.to_epsg() == 27700
+    # the outlines tile the study box: no gaps, no overlaps
+    import shapely as sh
+
+    box = sh.box(*bounds)
+    assert sectors.union_all().symmetric_difference(box).area < 1.0
+    assert sectors.area.sum() == pytest.approx(box.area, rel=1e-6)
+    # every postcode unit in the box lies in its own sector's outline
+    units = postcode_units(bounds)
+    joined = units.sjoin(sectors, predicate="within", lsuffix="u", rsuffix="s")
+    assert (joined["sector_u"] == joined["sector_s"]).mean() == 1.0
