@@ -279,7 +279,8 @@ def sector_outlines(
     Each postcode unit gets the Voronoi cell of its centroid; cells are merged by sector and
     clipped to ``bounds`` (EPSG:27700) widened by ``margin_m``. These are approximations of
     the real (unpublished) sector boundaries, good enough to read a map by and to name an
-    area in words; they are labelled as such wherever they are shown.
+    area in words; they are labelled as such wherever they are shown. Where units of several
+    sectors share one centroid (a large building), the cell goes to the first of them.
 
     Returns
     -------

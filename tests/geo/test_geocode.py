@@ -132,7 +132,13 @@ def test_sector_outlines_cover_their_postcodes_and_tile_the_area():
     box = sh.box(*bounds)
     assert sectors.union_all().symmetric_difference(box).area < 1.0
     assert sectors.area.sum() == pytest.approx(box.area, rel=1e-6)
-    # every postcode unit in the box lies in its own sector's outline
+    # every postcode unit in the box lies in its own sector's outline, except units sharing
+    # one centroid with a unit of another sector (a big building): the cell goes to one
     units = postcode_units(bounds)
-    joined = units.sjoin(sectors, predicate="within", lsuffix="u", rsuffix="s")
-    assert (joined["sector_u"] == joined["sector_s"]).mean() == 1.0
+    units["xy"] = list(zip(units.geometry.x, units.geometry.y, strict=True))
+    shared = units.groupby("xy")["sector"].transform("nunique") > 1
+    alone = units[~shared]
+    assert len(alone) > 0.85 * len(units)
+    joined = alone.sjoin(sectors, predicate="within", lsuffix="u", rsuffix="s")
+    assert len(joined) == len(alone)
+    assert (joined["sector_u"] == joined["sector_s"]).all()
