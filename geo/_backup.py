@@ -142,8 +142,8 @@ def pg_dump(url: URL, path: Path) -> Path:
     return path
 
 
-def pg_restore(url: URL, path: Path) -> None:
-    """``pg_restore`` a ``pg_dump -Fc`` archive into an empty database, all or nothing."""
+def check_pg_archive(path: Path) -> None:
+    """Refuse a file that is not a ``pg_dump -Fc`` archive, saying what it is instead."""
     with path.open("rb") as handle:
         head = handle.read(16)
     if head.startswith(_SQLITE_MAGIC):
@@ -152,6 +152,11 @@ def pg_restore(url: URL, path: Path) -> None:
     if not head.startswith(_PGDUMP_MAGIC):
         msg = f"{path.name}: not a pg_dump -Fc archive"
         raise InputError(msg)
+
+
+def pg_restore(url: URL, path: Path) -> None:
+    """``pg_restore`` a ``pg_dump -Fc`` archive into an empty database, all or nothing."""
+    check_pg_archive(path)
     target, env = _libpq(url)
     _run([pg_tool("pg_restore"), "--no-owner", "--no-privileges", "--no-comments",
           "--exit-on-error", "--single-transaction", f"--dbname={target}", str(path)],

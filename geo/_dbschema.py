@@ -118,7 +118,7 @@ cases = Table(
     "cases",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("ref", String(100), nullable=False, unique=True),
+    Column("ref", String(100), nullable=False),
     Column("title", Text, nullable=False, default=""),
     Column("classification", String(40), nullable=False),
     Column("version", Integer, nullable=False),
@@ -127,6 +127,7 @@ cases = Table(
     Column("created_by", String(200), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("updated_by", String(200), nullable=False),
+    UniqueConstraint("ref", name="uq_cases_ref"),
 )
 
 case_layers = Table(
@@ -151,6 +152,7 @@ features = Table(
     Column("geom", WKBGeometry(), nullable=True),
     UniqueConstraint("case_id", "layer", "row_key", name="uq_features_case_layer_key"),
     Index("ix_features_case_layer_position", "case_id", "layer", "position"),
+    Index("ix_features_geom", "geom", postgresql_using="gist").ddl_if(dialect="postgresql"),
 )
 
 changes = Table(
@@ -170,3 +172,20 @@ changes = Table(
     Column("reason", Text, nullable=False, default=""),
     Index("ix_changes_case_version", "case_id", "version"),
 )
+
+
+#: Tables that PostGIS owns, never ours to create or drop.
+POSTGIS_TABLES = frozenset({"spatial_ref_sys", "geography_columns", "geometry_columns"})
+
+
+def include_object_for(dialect: str):
+    """For Alembic: compare only safeplan's own tables (not PostGIS's), and only the objects
+    meant for this dialect (the GiST index is PostgreSQL's)."""
+
+    def include(obj, name, type_, reflected, compare_to) -> bool:
+        if type_ == "table" and name in POSTGIS_TABLES:
+            return False
+        only = getattr(getattr(obj, "_ddl_if", None), "dialect", None)
+        return only is None or only == dialect
+
+    return include

@@ -60,7 +60,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.pool import StaticPool
 
-from geo._dbschema import case_layers, cases, changes, features
+from geo._dbschema import POSTGIS_TABLES, case_layers, cases, changes, features
 from geo._rows import (
     ColumnSpec,
     column_spec,
@@ -289,7 +289,7 @@ def _check_schema(engine: Engine, url: URL, *, create_if_new: bool) -> None:
     """Refuse a database at the wrong revision; create a brand-new SQLite file's schema."""
     with engine.connect() as conn:
         revision = current_revision(conn)
-        tables = set(inspect(conn).get_table_names())
+        tables = set(inspect(conn).get_table_names()) - POSTGIS_TABLES
         conn.commit()
     if revision == head_revision():
         return
@@ -1624,6 +1624,7 @@ def restore_database(
             raise _db_failure(exc, url) from None
         finally:
             engine.dispose()
+    _backup.check_pg_archive(path)
     engine = create_store_engine(url)
     try:
         with engine.connect() as conn:

@@ -195,16 +195,20 @@ def engine_name(request) -> str:
 
 
 @pytest.fixture
-def store_url(engine_name, request, tmp_path) -> str:
+def empty_url(engine_name, request, tmp_path) -> str:
+    """A database of the test's engine with no tables yet (PostGIS installed on PostgreSQL)."""
+    if engine_name == "sqlite":
+        return f"sqlite:///{tmp_path / 'safeplan.db'}"
+    return request.getfixturevalue("postgres_url").render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def store_url(empty_url) -> str:
     """A migrated, empty database of the test's engine (its URL as text)."""
     from geo.store import upgrade_database
 
-    if engine_name == "sqlite":
-        url = f"sqlite:///{tmp_path / 'safeplan.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url").render_as_string(hide_password=False)
-    upgrade_database(url)
-    return url
+    upgrade_database(empty_url)
+    return empty_url
 
 
 @pytest.fixture

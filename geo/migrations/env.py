@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from geo._dbschema import metadata
+from geo._dbschema import include_object_for, metadata
 
 config = context.config
 target_metadata = metadata
@@ -21,6 +21,7 @@ def _run(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_object=include_object_for(connection.dialect.name),
         render_as_batch=connection.dialect.name == "sqlite",
         transaction_per_migration=False,
     )
