@@ -90,7 +90,8 @@ class Server:
     def __init__(self, admin_url: URL, cluster: Cluster | None = None):
         self.admin_url = admin_url
         self.cluster = cluster
-        self._engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        self._engine = create_engine(admin_url, isolation_level="AUTOCOMMIT",
+                                     pool_pre_ping=True)
 
     def execute(self, sql: str, database: str | None = None) -> None:
         if database is None:
@@ -200,6 +201,20 @@ def empty_url(engine_name, request, tmp_path) -> str:
     if engine_name == "sqlite":
         return f"sqlite:///{tmp_path / 'safeplan.db'}"
     return request.getfixturevalue("postgres_url").render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def second_url(engine_name, request, tmp_path) -> Iterator[str]:
+    """Another empty database of the test's engine, e.g. to restore a backup into."""
+    if engine_name == "sqlite":
+        yield f"sqlite:///{tmp_path / 'second.db'}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    url = server.create_database()
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        server.drop_database(url)
 
 
 @pytest.fixture

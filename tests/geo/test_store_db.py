@@ -132,24 +132,13 @@ def saved(store, rich_case) -> Case:
     return store.load_case(ref).case
 
 
-def another_database(engine_name, request, tmp_path, name: str) -> str:
-    if engine_name == "sqlite":
-        return f"sqlite:///{tmp_path / name}"
-    server = request.getfixturevalue("postgres_server")
-    url = server.create_database()
-    request.addfinalizer(lambda: server.drop_database(url))
-    return url.render_as_string(hide_password=False)
-
-
-def test_a_backup_restores_the_same_cases_and_history(store, saved, engine_name, request,
-                                                      tmp_path):
+def test_a_backup_restores_the_same_cases_and_history(store, saved, second_url, tmp_path):
     path = store.backup(tmp_path / "backup.bin")
     assert path.stat().st_size > 0
     with pytest.raises(InputError, match="already exists; a backup never overwrites"):
         store.backup(path)
-    target = another_database(engine_name, request, tmp_path, "restored.db")
-    assert restore_database(target, path) is None
-    with Store(target) as restored:
+    assert restore_database(second_url, path) is None
+    with Store(second_url) as restored:
         loaded = restored.load_case("T-1")
         assert loaded.version == 2
         assert_same_case(saved, loaded.case)
