@@ -3,11 +3,16 @@
 Every subcommand exits 0 on success and 2 on bad input with one line on stderr, never a
 traceback. Reports (validation problems, tables) go to stdout; ``--out`` output format follows
 the file's extension.
+
+Stored cases: the database comes from ``--db`` or ``SAFEPLAN_DATABASE_URL`` (default: a SQLite
+file in the data folder), and commands that take a case file also take ``case:REF``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import getpass
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,12 +40,19 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     from geo.io import read_case
     from geo.model import problems_text, validate_case
+    from geo.store import Store, stored_ref
 
-    case = read_case(args.case)
+    ref = stored_ref(args.case)
+    if ref is None:
+        case = read_case(args.case)
+        name = Path(args.case).name
+    else:
+        with Store.from_settings(settings) as store:
+            case = store.load_case(ref).case
+        name = args.case
     report = validate_case(case)
     if report.problems:
         print(problems_text(report.problems))
-    name = Path(args.case).name
     if report.errors:
         n = len(report.errors)
         print(f"{name}: {n} fatal problem{'s' if n != 1 else ''}; see above", file=sys.stderr)
@@ -71,23 +83,178 @@ def _cmd_geocode(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from geo.io import import_file, read_case, write_case
     from geo.model import validate_case
+    from geo.store import Changes, Store, stored_ref
 
-    case = validate_case(read_case(args.case)).case
-    merged, summary = import_file(
-        case, args.layer, args.file, settings=settings, skip_unlocated=args.skip_unlocated
+    ref = stored_ref(args.case)
+    if ref is None:
+        case = validate_case(read_case(args.case)).case
+        merged, summary = import_file(
+            case, args.layer, args.file, settings=settings, skip_unlocated=args.skip_unlocated
+        )
+        for warning in summary.warnings:
+            print(warning)
+        write_case(merged, args.case)
+        print(f"{Path(args.file).name}: {summary}")
+        return 0
+    with Store.from_settings(settings) as store:
+        loaded = store.load_case(ref)
+        merged, summary = import_file(
+            loaded.case, args.layer, args.file, settings=settings,
+            skip_unlocated=args.skip_unlocated,
+        )
+        for warning in summary.warnings:
+            print(warning)
+        added = merged[args.layer].iloc[len(loaded.case[args.layer]):]
+        version = store.save_changes(
+            ref, Changes().add(args.layer, added), base_version=loaded.version,
+            actor=_actor(args), reason=f"import {Path(args.file).name}",
+        )
+    print(f"{Path(args.file).name}: {summary} (case {ref}, version {version})")
+    return 0
+
+
+def _actor(args: argparse.Namespace) -> str:
+    """Who is acting: ``--user``, else the name this process runs as."""
+    if args.user:
+        return args.user
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+def _cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.store import display_url, upgrade_database
+
+    url = settings.resolved_database_url
+    before, after = upgrade_database(url)
+    where = display_url(url)
+    if before == after:
+        print(f"{where}: already at schema revision {after}")
+    else:
+        print(f"{where}: upgraded from {before or 'an empty database'} to revision {after}")
+    return 0
+
+
+def _cmd_cases_add(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.io import open_case
+    from geo.store import Store
+
+    case = open_case(args.case)
+    with Store.from_settings(settings) as store:
+        ref = store.create_case(case, actor=_actor(args), reason=args.reason)
+    print(ref)
+    return 0
+
+
+def _cmd_cases_new(args: argparse.Namespace, settings: Settings) -> int:
+    import pandas as pd
+
+    from geo.model import Case
+    from geo.store import Store
+
+    row = {"case_ref": [args.ref], "title": [args.title],
+           "classification": [args.classification]}
+    with Store.from_settings(settings) as store:
+        ref = store.create_case(Case({"case": pd.DataFrame(row)}), actor=_actor(args),
+                                reason=args.reason)
+    print(ref)
+    return 0
+
+
+def _cmd_cases_list(args: argparse.Namespace, settings: Settings) -> int:
+    import pandas as pd
+
+    from geo.io import csv_safe
+    from geo.store import Store, uk_time
+
+    with Store.from_settings(settings) as store:
+        found = store.list_cases(include_archived=args.all)
+    table = pd.DataFrame(
+        [(c.ref, c.title, c.classification, c.version,
+          "archived" if c.archived else "open", uk_time(c.updated_at), c.updated_by)
+         for c in found],
+        columns=["ref", "title", "classification", "version", "status", "updated_at",
+                 "updated_by"],
     )
-    for warning in summary.warnings:
-        print(warning)
-    write_case(merged, args.case)
-    print(f"{Path(args.file).name}: {summary}")
+    print(csv_safe(table).to_csv(index=False), end="")
+    return 0
+
+
+def _cmd_cases_export(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.store import Store
+
+    with Store.from_settings(settings) as store:
+        loaded = store.load_case(args.ref)
+        from geo.io import write_case
+
+        path = write_case(loaded.case, args.out)
+    print(f"wrote {path} (case {loaded.ref}, version {loaded.version})")
+    return 0
+
+
+def _cmd_cases_archive(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.store import Store
+
+    with Store.from_settings(settings) as store:
+        version = store.archive_case(args.ref, actor=_actor(args), reason=args.reason)
+    print(f"archived case {args.ref} (version {version}); "
+          f"bring it back with `safeplan cases restore {args.ref}`")
+    return 0
+
+
+def _cmd_cases_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.store import Store
+
+    with Store.from_settings(settings) as store:
+        version = store.restore_case(args.ref, actor=_actor(args), reason=args.reason)
+    print(f"restored case {args.ref} (version {version})")
+    return 0
+
+
+def _cmd_cases_history(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.store import Store
+
+    with Store.from_settings(settings) as store:
+        for revision in store.history(args.ref):
+            print(revision)
+    return 0
+
+
+def _cmd_cases_undo(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.store import Store
+
+    with Store.from_settings(settings) as store:
+        version = store.undo(args.ref, args.version, actor=_actor(args), reason=args.reason)
+    print(f"undid version {args.version} of case {args.ref} (now version {version})")
+    return 0
+
+
+def _cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.store import backup_database, display_url
+
+    url = settings.resolved_database_url
+    path = backup_database(url, args.out)
+    print(f"wrote {path}: a backup of {display_url(url)}")
+    return 0
+
+
+def _cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.store import display_url, restore_database
+
+    url = settings.resolved_database_url
+    kept = restore_database(url, args.backup, replace=args.replace)
+    if kept is not None:
+        print(f"kept what the database held in {kept}")
+    print(f"restored {Path(args.backup).name} into {display_url(url)}")
     return 0
 
 
 def _open_case(arg: str, settings: Settings):
-    """A case from a GeoPackage path, validated; fatal problems refuse it."""
-    from geo.io import open_case
+    """A case from a GeoPackage path or ``case:REF`` (stored), validated."""
+    from geo.store import open_case_arg
 
-    return open_case(arg)
+    return open_case_arg(arg, settings=settings).case
 
 
 def _as_of(text: str | None):
@@ -192,6 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
         "ranking of relocation addresses. Nothing is sent off this machine.",
     )
     parser.add_argument("--version", action="version", version=f"safeplan {__version__}")
+    parser.add_argument("--db", metavar="URL",
+                        help="database of stored cases (default: SAFEPLAN_DATABASE_URL, else "
+                        "a SQLite file in the data folder)")
+    parser.add_argument("--user", metavar="NAME",
+                        help="who is making changes, for the history (default: your login)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -204,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="report problems in a case file",
                        description="Check every layer and reference; print each problem. "
                        "Exit 2 if any problem is fatal.")
-    p.add_argument("case", metavar="CASE.gpkg")
+    p.add_argument("case", metavar="CASE.gpkg", help=_CASE_HELP)
     p.set_defaults(handler=_cmd_validate)
 
     p = sub.add_parser("geocode", help="postcode -> lat, lon, easting, northing (offline)",
@@ -217,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import", help="add rows to a layer from CSV, GeoJSON, KML, police.uk",
                        description="Add the rows of FILE to LAYER of the case, all or nothing: "
                        "one bad row refuses the file and the case is unchanged.")
-    p.add_argument("case", metavar="CASE.gpkg")
+    p.add_argument("case", metavar="CASE.gpkg", help=_CASE_HELP)
     p.add_argument("layer", metavar="LAYER")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--skip-unlocated", action="store_true",
@@ -226,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_import)
 
     def engine_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("case", metavar="CASE.gpkg")
+        p.add_argument("case", metavar="CASE.gpkg", help=_CASE_HELP)
         p.add_argument("--out", metavar="F", required=True,
                        help="output file: .csv, .geojson, .gpkg or .kml")
         p.add_argument("--policy", metavar="TOML",
@@ -264,32 +436,116 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the top N (default 10)")
     p.set_defaults(handler=_cmd_rank)
 
+    _add_store_commands(sub)
     return parser
+
+
+_CASE_HELP = "a case GeoPackage, or case:REF for a stored case"
+
+
+def _add_store_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("db", help="the database of stored cases",
+                       description="Manage the database of stored cases.")
+    db = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    db.required = True
+    q = db.add_parser("upgrade", help="create or upgrade the database's tables",
+                      description="Bring the database's schema to the newest revision "
+                      "(creating the tables in an empty database). Safe to run again. Back "
+                      "the database up first.")
+    q.set_defaults(handler=_cmd_db_upgrade)
+
+    p = sub.add_parser("cases", help="stored cases: add, list, export, archive, restore",
+                       description="Cases kept in the database, shared by everyone who uses "
+                       "it. Nothing is ever deleted: cases are archived.")
+    cases = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    cases.required = True
+    q = cases.add_parser("add", help="store a case from a GeoPackage; print its reference",
+                         description="Validate a case GeoPackage and store it under its "
+                         "case_ref, which is printed. Refused if that reference is taken.")
+    q.add_argument("case", metavar="CASE.gpkg")
+    q.add_argument("--reason", default="", help="why, for the history")
+    q.set_defaults(handler=_cmd_cases_add)
+    q = cases.add_parser("new", help="start an empty case",
+                         description="Store a new case with no layers filled in yet.")
+    q.add_argument("ref", metavar="REF")
+    q.add_argument("--title", default="", help="the case's title")
+    q.add_argument("--classification", default="OFFICIAL-SENSITIVE",
+                   help="OFFICIAL, OFFICIAL-SENSITIVE (default) or SECRET")
+    q.add_argument("--reason", default="", help="why, for the history")
+    q.set_defaults(handler=_cmd_cases_new)
+    q = cases.add_parser("list", help="list stored cases (CSV)",
+                         description="Print the stored cases as CSV: reference, title, "
+                         "classification, version, status, last change.")
+    q.add_argument("--all", action="store_true", help="include archived cases")
+    q.set_defaults(handler=_cmd_cases_list)
+    q = cases.add_parser("export", help="write a stored case to a GeoPackage",
+                         description="Write the case, as last saved, to a GeoPackage.")
+    q.add_argument("ref", metavar="REF")
+    q.add_argument("--out", metavar="F.gpkg", required=True, help="the file to write")
+    q.set_defaults(handler=_cmd_cases_export)
+    for name, verb, handler in (("archive", "hide a case and refuse changes to it",
+                                 _cmd_cases_archive),
+                                ("restore", "bring an archived case back", _cmd_cases_restore)):
+        q = cases.add_parser(name, help=verb, description=f"{verb[0].upper()}{verb[1:]}; "
+                             "nothing is deleted, and the history records it.")
+        q.add_argument("ref", metavar="REF")
+        q.add_argument("--reason", default="", help="why, for the history")
+        q.set_defaults(handler=handler)
+    q = cases.add_parser("history", help="every saved change of a case",
+                         description="One line per save: version, who, when, what changed.")
+    q.add_argument("ref", metavar="REF")
+    q.set_defaults(handler=_cmd_cases_history)
+    q = cases.add_parser("undo", help="undo one saved version of a case",
+                         description="Undo every row change of one version, as a new "
+                         "version. Refused if a later save changed the same rows.")
+    q.add_argument("ref", metavar="REF")
+    q.add_argument("version", metavar="VERSION", type=int)
+    q.add_argument("--reason", default="", help="why, for the history")
+    q.set_defaults(handler=_cmd_cases_undo)
+
+    p = sub.add_parser("backup", help="back up the whole database",
+                       description="Write a consistent copy of the database to OUT while it "
+                       "is in use: SQLite's online backup, or pg_dump -Fc for PostgreSQL. OUT "
+                       "must not exist.")
+    p.add_argument("out", metavar="OUT")
+    p.set_defaults(handler=_cmd_backup)
+    p = sub.add_parser("restore", help="restore the database from a backup",
+                       description="Restore a backup written by `safeplan backup`. SQLite: "
+                       "replaces the database (--replace if it holds cases; a copy is kept). "
+                       "PostgreSQL: into a new, empty database.")
+    p.add_argument("backup", metavar="IN")
+    p.add_argument("--replace", action="store_true",
+                   help="replace a SQLite database that holds cases")
+    p.set_defaults(handler=_cmd_restore)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    action = getattr(args, "action", None)
+    name = f"{args.command} {action}" if action else args.command
     try:
         settings = Settings.from_env()
+        if args.db:
+            settings = dataclasses.replace(settings, database_url=args.db.strip())
         return args.handler(args, settings)
     except ValidationError as exc:
         if len(exc.problems) > 1:
             from geo.model import problems_text
 
             print(problems_text(exc.problems))
-        print(f"safeplan {args.command}: {exc}", file=sys.stderr)
+        print(f"safeplan {name}: {exc}", file=sys.stderr)
         return 2
     except GeoError as exc:
-        print(f"safeplan {args.command}: {exc}", file=sys.stderr)
+        print(f"safeplan {name}: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"safeplan {args.command}: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"safeplan {name}: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"safeplan {args.command}: interrupted", file=sys.stderr)
+        print(f"safeplan {name}: interrupted", file=sys.stderr)
         return 130
 
 

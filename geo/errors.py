@@ -49,6 +49,10 @@ class NotFound(GeoError, LookupError):
     """A case, layer, row or file that was asked for does not exist."""
 
 
+class StoreError(GeoError):
+    """The database cannot be used: unreachable, busy, or its schema needs an upgrade."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One validation finding: where it is and what is wrong, in words."""

@@ -833,6 +833,15 @@ def _check_references(layers: Mapping[str, pd.DataFrame], row_base: int) -> list
     return problems
 
 
+def check_references(layers: Mapping[str, pd.DataFrame], *, row_base: int = 1) -> list[Problem]:
+    """Every reference between the given layers that points at a row that does not exist.
+
+    Only references whose layer is given are checked; give their target layers too (a
+    missing target layer counts as empty).
+    """
+    return _check_references(layers, row_base)
+
+
 def validate_case(
     case: Case | Mapping[str, pd.DataFrame],
     *,

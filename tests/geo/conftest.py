@@ -83,3 +83,23 @@ def tiny_layers() -> dict[str, pd.DataFrame]:
 def tiny_case(tiny_layers) -> Case:
     """The tiny case, validated."""
     return validate_case(tiny_layers, now=NOW).raise_if_fatal()
+
+
+@pytest.fixture
+def rich_case(tiny_case) -> Case:
+    """The tiny case plus a multipolygon zone, an extra column and a layer safeplan ignores."""
+    zones = gpd.GeoDataFrame(
+        {"zone_id": ["Z1", "Z2"], "kind": ["no_go", "exclusion"],
+         "reason": ["<b>shops</b> & café", "rival territory"], "applies_to": ["P2", None],
+         "source": ["drawn", "derived"]},
+        geometry=[shapely.MultiPolygon([shapely.box(383_000, 398_000, 383_500, 398_500),
+                                        shapely.box(384_000, 398_000, 384_100, 398_100)]),
+                  shapely.box(380_000, 394_000, 382_500, 396_500)],
+        crs=27700,
+    )
+    candidates = tiny_case["candidates"].copy()
+    candidates["floor"] = [0, 3, 1]  # an extra column: kept, with its type
+    notes = gpd.GeoDataFrame({"note": ["watch this"], "score": [0.25]},
+                             geometry=[shapely.Point(383_100, 398_200)], crs=27700)
+    return validate_case({**dict(tiny_case), "zones": zones, "candidates": candidates,
+                          "analyst_notes": notes}, now=NOW).raise_if_fatal()
