@@ -140,6 +140,7 @@ def setup_script(base: str) -> str:
 #: The page style of the map: a plain background instead of tiles, readable labels.
 MAP_CSS = """
 .leaflet-container { background: #f4f3ee; font-family: system-ui, sans-serif; }
+.sp-icon { background: none; border: none; }
 .sp-label { color: #555; font-size: 11px; font-weight: 600; white-space: nowrap;
   text-shadow: 0 0 3px #fff, 0 0 3px #fff; pointer-events: none; }
 .sp-hide-labels .sp-label { display: none; }
@@ -231,8 +232,9 @@ def popup_html(title: str, rows: Iterable[tuple[str, object]]) -> str:
     return f"<div class='sp-popup'><b>{esc(title)}</b><table>{body}</table></div>"
 
 
-def _popup(title: str, rows) -> folium.Popup:
-    return folium.Popup(popup_html(title, rows), max_width=340)
+def _round(geom: shapely.Geometry, precision: float = 1e-6) -> shapely.Geometry:
+    """Coordinates rounded (1e-6 degrees is about 10 cm): smaller pages, no visible change."""
+    return shapely.set_precision(geom, precision) if geom is not None else geom
 
 
 def _svg(shape: str, colour: str, opacity: float, size: int = 18) -> str:
@@ -272,11 +274,15 @@ class _Legend(MacroElement):
     _template = Template("""
 {% macro script(this, kwargs) %}
 (function() {
-  var legend = L.control({position: 'bottomright'});
+  var legend = L.control({position: 'bottomleft'});
   legend.onAdd = function() {
     var div = L.DomUtil.create('div', 'sp-legend');
     div.innerHTML = {{ this.content|tojson }};
+    // open on a wide map, folded on a narrow one so it does not hide the case
+    var map = {{ this._parent.get_name() }};
+    if (map.getSize().x < 900) { div.querySelector('details').removeAttribute('open'); }
     L.DomEvent.disableScrollPropagation(div);
+    L.DomEvent.disableClickPropagation(div);
     return div;
   };
   legend.addTo({{ this._parent.get_name() }});
@@ -346,16 +352,84 @@ def _group_colours(case: Case) -> dict[str, str]:
     return out
 
 
-def _polygon_layer(fg, gdf: gpd.GeoDataFrame, style, popup, tooltip) -> None:
+class _Shapes(MacroElement):
+    """Many polygons as one GeoJSON layer: each feature with its style, popup and tooltip
+    (already escaped), drawn by one loop in the browser instead of one folium object each."""
+
+    _template = Template("""
+{% macro script(this, kwargs) %}
+(function() {
+  var layer = L.geoJSON({{ this.data|tojson }}, {
+    interactive: {{ this.interactive|tojson }},
+    style: function(f) { return f.properties.style; },
+    onEachFeature: function(f, l) {
+      if (f.properties.popup) { l.bindPopup(f.properties.popup, {maxWidth: 340}); }
+      if (f.properties.tooltip) { l.bindTooltip(f.properties.tooltip, {sticky: true}); }
+    }
+  });
+  layer.addTo({{ this._parent.get_name() }});
+})();
+{% endmacro %}
+""")
+
+    def __init__(self, features: list[dict], *, interactive: bool = True):
+        super().__init__()
+        self._name = "Shapes"
+        self.data = {"type": "FeatureCollection", "features": features}
+        self.interactive = interactive
+
+
+class _Points(MacroElement):
+    """Many points as one loop in the browser: circle markers or HTML icons, each with its
+    popup and tooltip (already escaped)."""
+
+    _template = Template("""
+{% macro script(this, kwargs) %}
+(function() {
+  var group = {{ this._parent.get_name() }};
+  {{ this.items|tojson }}.forEach(function(it) {
+    var m;
+    if (it.html) {
+      m = L.marker([it.lat, it.lon], {
+        icon: L.divIcon({html: it.html, className: 'sp-icon', iconSize: it.size,
+                         iconAnchor: [it.size[0] / 2, it.size[1] / 2]}),
+        zIndexOffset: it.z || 0, interactive: it.interactive !== false,
+        keyboard: false});
+    } else {
+      m = L.circleMarker([it.lat, it.lon], it.style);
+    }
+    if (it.popup) { m.bindPopup(it.popup, {maxWidth: 340}); }
+    if (it.tooltip) { m.bindTooltip(it.tooltip); }
+    m.addTo(group);
+  });
+})();
+{% endmacro %}
+""")
+
+    def __init__(self, items: list[dict]):
+        super().__init__()
+        self._name = "Points"
+        self.items = items
+
+
+def _shape_features(gdf: gpd.GeoDataFrame, style, popup, tooltip, *,
+                    precision: float = 1e-6) -> list[dict]:
+    """GeoJSON features (WGS84) with a style, an escaped popup and tooltip per row."""
+    features = []
     for row, shape in zip(gdf.itertuples(), _wgs(gdf).geometry, strict=True):
-        row_style = style(row)
-        folium.GeoJson(
-            shapely.to_geojson(shape),
-            style_function=lambda _f, s=row_style: s,
-            highlight_function=lambda _f: {"weight": 3},
-            popup=popup(row),
-            tooltip=folium.Tooltip(esc(tooltip(row))),
-        ).add_to(fg)
+        if shape is None or shape.is_empty:
+            continue
+        features.append({
+            "type": "Feature",
+            "geometry": json.loads(shapely.to_geojson(_round(shape, precision))),
+            "properties": {"style": style(row), "popup": popup(row),
+                           "tooltip": esc(tooltip(row))},
+        })
+    return features
+
+
+def _add_shapes(fg, gdf: gpd.GeoDataFrame, style, popup, tooltip) -> None:
+    _Shapes(_shape_features(gdf, style, popup, tooltip)).add_to(fg)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -416,20 +490,20 @@ def case_map(
 
     if sectors is not None and len(sectors):
         fg = folium.FeatureGroup(name=LAYER_TITLES["sectors"], show=True)
-        folium.GeoJson(
-            _wgs(sectors[["sector", "geometry"]]).to_json(),
-            style_function=lambda _f: {"color": "#9a9a9a", "weight": 1, "fill": False},
-            tooltip=folium.GeoJsonTooltip(["sector"], labels=False),
+        _Shapes(_shape_features(
+            sectors, lambda r: {"color": "#9a9a9a", "weight": 1, "fill": False},
+            lambda r: None, lambda r: f"Postcode sector {r.sector}", precision=1e-5),
+            interactive=False,
         ).add_to(fg)
         fg.add_to(m)
         labels = folium.FeatureGroup(name=LAYER_TITLES["sector_labels"], show=True)
         points = _wgs(gpd.GeoDataFrame(sectors[["sector"]],
                                        geometry=sectors.representative_point(),
                                        crs=sectors.crs))
-        for name, pt in zip(points["sector"], points.geometry, strict=True):
-            folium.Marker([pt.y, pt.x], icon=folium.DivIcon(
-                html=f"<div class='sp-label'>{esc(name)}</div>", icon_size=(60, 14),
-                icon_anchor=(30, 7)), interactive=False).add_to(labels)
+        _Points([{"lat": round(pt.y, 6), "lon": round(pt.x, 6), "size": [60, 14],
+                  "html": f"<div class='sp-label'>{esc(name)}</div>", "interactive": False}
+                 for name, pt in zip(points["sector"], points.geometry, strict=True)]
+                ).add_to(labels)
         labels.add_to(m)
         _LabelZoom(12).add_to(m)
         legend.append(("Base map", [(_swatch("#ffffff", border="#9a9a9a", alpha=0.0),
@@ -438,10 +512,10 @@ def case_map(
     bounds = case["boundaries"]
     if len(bounds):
         fg = folium.FeatureGroup(name=LAYER_TITLES["boundaries"], show=True)
-        _polygon_layer(fg, bounds,
+        _add_shapes(fg, bounds,
                        lambda r: {"color": "#4d4d4d", "weight": 1.5, "dashArray": "6 4",
                                   "fill": False},
-                       lambda r: _popup(str(r.name), [("Code", r.code), ("Kind", r.kind)]),
+                       lambda r: popup_html(str(r.name), [("Code", r.code), ("Kind", r.kind)]),
                        lambda r: r.name)
         fg.add_to(m)
 
@@ -451,11 +525,11 @@ def case_map(
         colour = colours.get(str(gid), "#555")
         title = f"{names.get(str(gid), gid)} activity areas"
         fg = folium.FeatureGroup(name=title, show=True)
-        _polygon_layer(
+        _add_shapes(
             fg, part,
             lambda r, c=colour: {"color": c, "weight": 2, "fillColor": c, "fillOpacity": 0.22,
                                  "opacity": 0.9},
-            lambda r, t=title: _popup(f"{r.area_id}: {str(r.kind).replace('_', ' ')}", [
+            lambda r, t=title: popup_html(f"{r.area_id}: {str(r.kind).replace('_', ' ')}", [
                 ("Group", names.get(str(r.group_id), r.group_id)),
                 ("Confidence", r.confidence), ("Source", r.source),
                 ("Observed", " to ".join(str(v) for v in (r.observed_from, r.observed_to)
@@ -469,11 +543,11 @@ def case_map(
 
     if hotspots is not None and len(hotspots):
         fg = folium.FeatureGroup(name=LAYER_TITLES["hotspots"], show=True)
-        _polygon_layer(
+        _add_shapes(
             fg, hotspots,
             lambda r: {"color": HOTSPOT, "weight": 2, "dashArray": "2 4", "fillColor": HOTSPOT,
                        "fillOpacity": 0.08},
-            lambda r: _popup(f"Hot spot {r.area_id}", [
+            lambda r: popup_html(f"Hot spot {r.area_id}", [
                 ("Group", names.get(str(r.group_id), r.group_id)),
                 ("Incidents", r.incident_count),
                 ("Period", f"{r.observed_from} to {r.observed_to}"),
@@ -488,15 +562,16 @@ def case_map(
         fg = folium.FeatureGroup(name=LAYER_TITLES["zones"], show=True)
         # one tint for the whole excluded area (overlaps do not darken), then each zone as an
         # outline that shows its reason when clicked
-        folium.GeoJson(shapely.to_geojson(_wgs(zones).union_all()),
-                       style_function=lambda _f: {"stroke": False, "fillColor": EXCLUSION,
-                                                  "fillOpacity": 0.13},
-                       interactive=False).add_to(fg)
-        _polygon_layer(
+        union = _round(_wgs(zones).union_all())
+        _Shapes([{"type": "Feature", "geometry": json.loads(shapely.to_geojson(union)),
+                  "properties": {"style": {"stroke": False, "fillColor": EXCLUSION,
+                                           "fillOpacity": 0.13}}}],
+                interactive=False).add_to(fg)
+        _add_shapes(
             fg, zones,
             lambda r: {"color": EXCLUSION, "weight": 1.2, "dashArray": "5 4", "opacity": 0.8,
                        "fillColor": EXCLUSION, "fillOpacity": 0.0},
-            lambda r: _popup(f"{r.zone_id}: {'no-go area' if r.kind == 'no_go' else r.kind}", [
+            lambda r: popup_html(f"{r.zone_id}: {'no-go area' if r.kind == 'no_go' else r.kind}", [
                 ("Reason", r.reason), ("Sources", getattr(r, "sources", None)),
                 ("Applies to", getattr(r, "applies_to", None) or "everyone"),
                 ("Made", getattr(r, "source", None))]),
@@ -508,11 +583,11 @@ def case_map(
 
     if safe_areas is not None and len(safe_areas):
         fg = folium.FeatureGroup(name=LAYER_TITLES["safe_areas"], show=True)
-        _polygon_layer(
+        _add_shapes(
             fg, safe_areas,
             lambda r: {"color": SAFE_AREA, "weight": 2.5, "fillColor": SAFE_AREA,
                        "fillOpacity": 0.18},
-            lambda r: _popup(f"Safe area {getattr(r, 'rank', '')}: {getattr(r, 'name', '')}", [
+            lambda r: popup_html(f"Safe area {getattr(r, 'rank', '')}: {getattr(r, 'name', '')}", [
                 ("Score", getattr(r, "score", None)),
                 ("Sectors", getattr(r, "postcode_sectors", None)),
                 ("Why", getattr(r, "reasons", None))]),
@@ -532,21 +607,21 @@ def case_map(
         opacity = 0.3 + 0.7 * left
         fg = folium.FeatureGroup(name=LAYER_TITLES["incidents"], show=True)
         pts = _wgs(incidents)
+        items = []
         for row, pt, o in zip(incidents.itertuples(), pts.geometry, opacity, strict=True):
             shape, colour, words = INCIDENT_STYLE.get(row.kind, INCIDENT_STYLE["other"])
-            folium.Marker(
-                [pt.y, pt.x],
-                icon=folium.DivIcon(html=_svg(shape, colour, float(o)), icon_size=(18, 18),
-                                    icon_anchor=(9, 9)),
-                z_index_offset=500,
-                popup=_popup(f"{words} {row.incident_id}", [
+            items.append({
+                "lat": round(pt.y, 6), "lon": round(pt.x, 6), "size": [18, 18], "z": 500,
+                "html": _svg(shape, colour, float(o)),
+                "popup": popup_html(f"{words} {row.incident_id}", [
                     ("Date", row.occurred_at),
                     ("Attributed to", names.get(str(row.group_id), row.group_id)
                      if isinstance(row.group_id, str) else "not attributed"),
                     ("Target", row.target_address_id), ("Confidence", row.confidence),
                     ("What happened", row.description)]),
-                tooltip=folium.Tooltip(esc(f"{words} {row.incident_id}, {row.occurred_at}")),
-            ).add_to(fg)
+                "tooltip": esc(f"{words} {row.incident_id}, {row.occurred_at}"),
+            })
+        _Points(items).add_to(fg)
         fg.add_to(m)
         heat = folium.FeatureGroup(name=LAYER_TITLES["heat"], show=show_heat)
         folium.plugins.HeatMap([[pt.y, pt.x, float(w)] for pt, w in zip(
@@ -564,24 +639,24 @@ def case_map(
         pts = _wgs(addresses)
         linked = folium.FeatureGroup(name=LAYER_TITLES["addresses"], show=True)
         destinations = folium.FeatureGroup(name=LAYER_TITLES["destinations"], show=True)
+        items: dict[str, list[dict]] = {"linked": [], "destinations": []}
         for row, pt in zip(addresses.itertuples(), pts.geometry, strict=True):
             letter, fill, words = ADDRESS_STYLE.get(row.kind, ("?", "#eee", row.kind))
             known = bool(row.known_to_rivals)
             cls = "sp-addr sp-known" if known else "sp-addr"
-            target = destinations if row.kind in ("school", "support") else linked
-            folium.Marker(
-                [pt.y, pt.x],
-                icon=folium.DivIcon(html=f"<div class='{cls}' style='background:{fill}'>"
-                                         f"{esc(letter)}</div>",
-                                    icon_size=(18, 18), icon_anchor=(9, 9)),
-                z_index_offset=1000,
-                popup=_popup(f"{row.address_id}: {row.label}", [
+            target = "destinations" if row.kind in ("school", "support") else "linked"
+            items[target].append({
+                "lat": round(pt.y, 6), "lon": round(pt.x, 6), "size": [18, 18], "z": 1000,
+                "html": f"<div class='{cls}' style='background:{fill}'>{esc(letter)}</div>",
+                "popup": popup_html(f"{row.address_id}: {row.label}", [
                     ("Kind", words), ("Postcode", row.postcode),
                     ("Known to rivals", "yes" if known else "no"), ("Status", row.status),
                     ("Linked to", relation.get(str(row.address_id), ""))]),
-                tooltip=folium.Tooltip(esc(f"{words}: {row.label}"
-                                           + (" (known to rivals)" if known else ""))),
-            ).add_to(target)
+                "tooltip": esc(f"{words}: {row.label}"
+                               + (" (known to rivals)" if known else "")),
+            })
+        _Points(items["linked"]).add_to(linked)
+        _Points(items["destinations"]).add_to(destinations)
         linked.add_to(m)
         destinations.add_to(m)
         kinds = [k for k in ADDRESS_STYLE if (addresses["kind"] == k).any()]
@@ -605,12 +680,14 @@ def case_map(
     elif len(case["candidates"]):
         fg = folium.FeatureGroup(name=LAYER_TITLES["candidates"], show=True)
         pts = _wgs(case["candidates"])
-        for row, pt in zip(case["candidates"].itertuples(), pts.geometry, strict=True):
-            folium.CircleMarker([pt.y, pt.x], radius=4, color="#555", weight=1,
-                                fill=True, fill_color="#bbb", fill_opacity=0.9,
-                                popup=_popup(f"{row.candidate_id}: {row.label}",
-                                             [("Postcode", row.postcode)]),
-                                tooltip=folium.Tooltip(esc(row.candidate_id))).add_to(fg)
+        _Points([{"lat": round(pt.y, 6), "lon": round(pt.x, 6),
+                  "style": {"radius": 4, "color": "#555", "weight": 1, "fillColor": "#bbb",
+                            "fillOpacity": 0.9},
+                  "popup": popup_html(f"{row.candidate_id}: {row.label}",
+                                      [("Postcode", row.postcode)]),
+                  "tooltip": esc(row.candidate_id)}
+                 for row, pt in zip(case["candidates"].itertuples(), pts.geometry,
+                                    strict=True)]).add_to(fg)
         fg.add_to(m)
         legend.append(("Candidates", [("<svg width='14' height='14'><circle cx='7' cy='7' "
                                        "r='4' fill='#bbb' stroke='#555'/></svg>",
@@ -652,27 +729,29 @@ def _relations(case: Case) -> dict[str, str]:
 
 def _ranked_layer(m: folium.Map, ranked: gpd.GeoDataFrame, top_n: int) -> None:
     fg = folium.FeatureGroup(name=LAYER_TITLES["candidates"], show=True)
+    items = []
     # the worst first, so the best are drawn on top
-    rows = ranked.sort_values("rank", ascending=False)
-    for row in rows.itertuples():
-        rows_popup = [("Rank", int(row.rank)), ("Postcode", row.postcode),
-                      ("Score", row.score), ("Threat score", row.threat_score),
-                      ("School run (min)", row.school_min), ("Why", row.reasons)]
-        popup = _popup(f"{row.candidate_id}: {row.label}", rows_popup)
-        tip = folium.Tooltip(esc(f"#{int(row.rank)} {row.candidate_id} "
-                                 f"({'eligible' if row.eligible else 'not eligible'})"))
+    for row in ranked.sort_values("rank", ascending=False).itertuples():
+        item = {
+            "lat": float(row.lat), "lon": float(row.lon),
+            "popup": popup_html(f"{row.candidate_id}: {row.label}", [
+                ("Rank", int(row.rank)), ("Postcode", row.postcode), ("Score", row.score),
+                ("Threat score", row.threat_score), ("School run (min)", row.school_min),
+                ("Why", row.reasons)]),
+            "tooltip": esc(f"#{int(row.rank)} {row.candidate_id} "
+                           f"({'eligible' if row.eligible else 'not eligible'})"),
+        }
         if row.eligible and row.rank <= top_n:
-            folium.Marker([row.lat, row.lon], icon=folium.DivIcon(
-                html=f"<div class='sp-rank'>{int(row.rank)}</div>", icon_size=(22, 22),
-                icon_anchor=(11, 11)), popup=popup, tooltip=tip).add_to(fg)
+            item.update(html=f"<div class='sp-rank'>{int(row.rank)}</div>", size=[22, 22],
+                        z=800)
         elif row.eligible:
-            folium.CircleMarker([row.lat, row.lon], radius=5, color="#fff", weight=1,
-                                fill=True, fill_color=ELIGIBLE, fill_opacity=0.9,
-                                popup=popup, tooltip=tip).add_to(fg)
+            item["style"] = {"radius": 5, "color": "#fff", "weight": 1, "fillColor": ELIGIBLE,
+                             "fillOpacity": 0.9}
         else:
-            folium.CircleMarker([row.lat, row.lon], radius=4, color=INELIGIBLE, weight=2,
-                                fill=True, fill_color="#fff", fill_opacity=0.9,
-                                popup=popup, tooltip=tip).add_to(fg)
+            item["style"] = {"radius": 4, "color": INELIGIBLE, "weight": 2, "fillColor": "#fff",
+                             "fillOpacity": 0.9}
+        items.append(item)
+    _Points(items).add_to(fg)
     fg.add_to(m)
 
 

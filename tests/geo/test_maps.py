@@ -97,7 +97,8 @@ def test_user_strings_are_escaped_everywhere(demo):
     html = case_map(case, zones=case["zones"], as_of=AS_OF).get_root().render()
     assert "<script>alert" not in html
     assert "onerror=alert(1)>" not in html
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+    # escaped for HTML, then encoded as JSON for the page's script
+    assert "\\u0026lt;script\\u0026gt;alert(\\u0026#x27;x\\u0026#x27;)" in html
 
 
 def test_popup_html_escapes_and_skips_blanks():

@@ -1,0 +1,112 @@
+"""Candidates: tune weights and limits, see the ranked table and map, upload a vacancy list,
+download the ranking."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from geo.errors import GeoError
+from geo.rank import rank
+from geo.sources import household
+from ui import candidates, data, mapview, shell
+
+shell.page()
+
+loaded = shell.need_case()
+case = loaded.case
+policy = data.policy(loaded)
+st.title("Candidates")
+
+people = case["people"]
+labels = dict(zip(people["person_id"], people["label"], strict=True))
+try:
+    default_household = list(household(case).person_ids)
+except GeoError:
+    default_household = []
+
+with st.sidebar:
+    st.subheader("Who is moving")
+    movers = st.multiselect("People being relocated", list(labels), default=default_household,
+                            format_func=lambda p: labels[p], key="cand_people")
+    st.subheader("Weights")
+    w = policy.table("weights")
+    weights = {
+        "threat": st.slider("Threat (distance from danger)", 0.0, 1.0, float(w["threat"]),
+                            0.05, key="cand_w_threat"),
+        "school": st.slider("School run", 0.0, 1.0, float(w["school"]), 0.05,
+                            key="cand_w_school"),
+        "support": st.slider("Distance from support", 0.0, 1.0, float(w["support"]), 0.05,
+                             key="cand_w_support"),
+    }
+    st.subheader("Hard limits")
+    lim = policy.table("limits")
+    limits = {
+        "max_school_min": st.slider("Longest school run (minutes; 0 = no limit)", 0, 120,
+                                    int(lim["max_school_min"]), 5, key="cand_max_school"),
+        "max_support_km": st.slider("Furthest from support (km; 0 = no limit)", 0, 60,
+                                    int(lim["max_support_km"]), 1, key="cand_max_support"),
+        "min_bedrooms": st.slider("Bedrooms needed (0 = any)", 0, 6,
+                                  int(lim["min_bedrooms"]), 1, key="cand_beds"),
+    }
+
+upload = st.file_uploader("Rank a vacancy list instead (CSV with candidate_id, label and "
+                          "postcode, or lat/lon, or easting/northing)", type=["csv"],
+                          key="cand_upload")
+others, others_key = None, ""
+if upload is not None:
+    try:
+        others, others_key = candidates.read_vacancies(upload)
+    except GeoError as exc:
+        st.error(f"The vacancy list was not used: {exc}")
+        st.dataframe(candidates.failed_rows(exc), hide_index=True, width="stretch")
+    else:
+        st.success(f"Ranking {len(others)} vacancies from {upload.name} (geocoded offline).")
+
+if not movers:
+    st.info("Choose who is moving (sidebar) to rank the candidates for them.")
+    st.stop()
+try:
+    candidates.check_weights(weights)
+    assessed = data.assessment(loaded.ref, loaded.version, tuple(movers), dt.date.today(),
+                               others_key, _candidates=others)
+    ranked = rank(assessed, weights=weights, limits=limits)
+except GeoError as exc:
+    st.error(str(exc))
+    st.stop()
+
+n_ok = int(ranked["eligible"].sum())
+st.caption(f"{n_ok} of {len(ranked)} candidates are eligible for "
+           f"{', '.join(labels[p] for p in movers)}. School runs: {assessed.travel_note}.")
+table_col, detail_col = st.columns([3, 2])
+with table_col:
+    picked = st.dataframe(candidates.table(ranked), hide_index=True, width="stretch",
+                          height=430, on_select="rerun", selection_mode="single-row",
+                          key="cand_table")
+    st.download_button("Download the ranking (CSV)", candidates.download(ranked),
+                       file_name=f"{loaded.ref}-ranking.csv", mime="text/csv",
+                       key="cand_download")
+with detail_col:
+    rows = picked.selection.rows if picked and picked.selection else []
+    if rows:
+        for heading, text in candidates.explanation(ranked.iloc[rows[0]]):
+            st.markdown(f"**{heading}**")
+            st.text(text)
+    else:
+        st.caption("Select a row to see the candidate's full explanation.")
+
+st.subheader("The top candidates on the map")
+top_n = st.slider("Highlight the top", 5, 50, 20, 5, key="cand_top")
+m = mapview.build_map((loaded.ref, loaded.version, "candidates", tuple(movers),
+                       tuple(weights.values()), tuple(limits.values()), others_key, top_n),
+                      case, policy, {"ranked": ranked,
+                                     "zones": data.zones(loaded.ref, loaded.version,
+                                                         dt.date.today())},
+                      data.settings(), dt.date.today(), False, False, top_n)
+result = mapview.show(m, key="cand_map", height=520)
+found = mapview.clicked(result, {"candidates": ranked})
+if found is not None:
+    for heading, text in candidates.explanation(found[1]):
+        st.markdown(f"**{heading}**")
+        st.text(text)

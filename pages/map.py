@@ -1,0 +1,98 @@
+"""Map: the whole case on one map; click a feature for its details; draw a zone."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from geo.errors import GeoError
+from ui import data, mapfilters, mapview, shell, zones
+
+shell.page()
+
+loaded = shell.need_case()
+case = loaded.case
+st.title("Map")
+
+first, last = mapfilters.incident_dates(case)
+groups = case["groups"]
+names = dict(zip(groups["group_id"], groups["name"], strict=True))
+with st.expander("Filters and layers", expanded=False):
+    left, right = st.columns(2)
+    since, until = left.slider("Incidents between", min_value=first, max_value=max(last, first),
+                               value=(first, max(last, first)), format="D MMM YYYY",
+                               key="map_dates") if first < last else (first, last)
+    chosen = right.multiselect("Groups", list(names), default=list(names),
+                               format_func=lambda g: names[g], key="map_groups")
+    a, b, c, d = st.columns(4)
+    show_zones = a.toggle("Exclusion zones", value=True, key="map_zones")
+    show_hot = b.toggle("Derived hot spots", value=True, key="map_hot")
+    show_heat = c.toggle("Incident heat map", value=False, key="map_heat")
+    show_sectors = d.toggle("Postcode sectors", value=True, key="map_sectors")
+
+as_of = dt.date.today()
+view = mapfilters.filtered(case, since=since, until=until, groups=chosen)
+layers = {}
+if show_zones:
+    layers["zones"] = data.zones(loaded.ref, loaded.version, as_of)
+if show_hot:
+    layers["hotspots"] = data.hotspots(loaded.ref, loaded.version, as_of)
+if show_sectors:
+    layers["sectors"] = data.sectors(data.study_bounds(case))
+ranked = data.default_ranking(loaded.ref, loaded.version, as_of)
+if ranked is not None:
+    layers["ranked"] = ranked
+key = (loaded.ref, loaded.version, since, until, tuple(chosen), show_zones, show_hot,
+       show_heat, show_sectors)
+m = mapview.build_map(key, view, data.policy(loaded), layers, data.settings(), as_of, True,
+                      show_heat, 20)
+result = mapview.show(m, key="map_main", height=680)
+st.caption("Base map: approximate postcode sectors derived offline from OS Code-Point Open "
+           "(contains OS data (c) Crown copyright and database right). Candidates are ranked "
+           "with the policy's weights for the people at the temporary address; tune them on "
+           "the Candidates screen.")
+
+details, drawing = st.columns(2)
+with details:
+    st.subheader("Details")
+    found = mapview.clicked(result, {
+        "candidates": ranked if ranked is not None else view["candidates"],
+        "incidents": view["incidents"], "addresses": view["addresses"],
+        "activity_areas": view["activity_areas"],
+        **({"zones": layers["zones"]} if "zones" in layers else {}),
+    })
+    if found is None:
+        st.caption("Click a feature on the map to see its details here.")
+    else:
+        layer, row = found
+        st.markdown(f"**{layer.replace('_', ' ').capitalize()}**")
+        st.dataframe(mapview.details_table(row), hide_index=True, width="stretch")
+
+with drawing:
+    st.subheader("Draw a zone")
+    polygon = mapview.drawn_polygon(result)
+    if polygon is None:
+        st.caption("Use the pentagon tool on the map to draw an area, then save it here as an "
+                   "exclusion zone or a no-go area, with its reason.")
+    else:
+        st.caption(f"Drawn area: {polygon.area / 1e6:.2f} km².")
+        with st.form("map_save_zone"):
+            kind = st.radio("Kind", ["no_go", "exclusion"], horizontal=True,
+                            format_func=lambda k: "No-go area" if k == "no_go"
+                            else "Exclusion zone")
+            reason = st.text_input("Reason (required)")
+            people = case["people"]
+            applies = st.multiselect("Applies to (empty: everyone)",
+                                     list(people["person_id"]),
+                                     format_func=lambda p: people.set_index("person_id")
+                                     .loc[p, "label"])
+            if st.form_submit_button("Save the zone", type="primary"):
+                try:
+                    zone_id = zones.save_drawn(loaded, polygon, kind=kind, reason=reason,
+                                               applies_to=applies, actor=shell.user_name())
+                except GeoError as exc:
+                    st.error(str(exc))
+                else:
+                    st.success(f"Saved {zone_id}.")
+                    st.rerun()

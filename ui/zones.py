@@ -1,0 +1,42 @@
+"""Saving a zone drawn on the map into the store, with who drew it."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import shapely
+
+from geo.crs import BNG
+from geo.errors import InputError
+from geo.store import Changes, LoadedCase
+from ui import data
+
+
+def next_zone_id(existing) -> str:
+    """``Z-001``, ``Z-002`` ... the first free one."""
+    taken = set(map(str, existing))
+    n = 1
+    while f"Z-{n:03d}" in taken:
+        n += 1
+    return f"Z-{n:03d}"
+
+
+def save_drawn(loaded: LoadedCase, polygon: shapely.Geometry, *, kind: str, reason: str,
+               applies_to: list[str], actor: str) -> str:
+    """Store a drawn polygon as a zone (one transaction, checked against the version the
+    user was looking at); return its id."""
+    if not reason or not reason.strip():
+        msg = "give the reason for the zone: it is shown to everyone who sees it"
+        raise InputError(msg)
+    if polygon.area < 100:
+        msg = "the drawn area is too small to be a zone (under 100 m²)"
+        raise InputError(msg)
+    zone_id = next_zone_id(loaded.case["zones"]["zone_id"])
+    row = gpd.GeoDataFrame(
+        {"zone_id": [zone_id], "kind": [kind], "reason": [reason.strip()],
+         "applies_to": [",".join(applies_to) or None], "source": ["drawn"],
+         "drawn_by": [actor]},
+        geometry=[shapely.make_valid(polygon)], crs=BNG)
+    data.store().save_changes(loaded.ref, Changes().add("zones", row),
+                              base_version=loaded.version, actor=actor,
+                              reason=f"drew zone {zone_id}")
+    return zone_id
