@@ -21,8 +21,8 @@ the household, and meets the policy's limits (school run, support distance, bedr
 ``t = 1 - exp(-threat / scale.threat)``, ``s = school_min / max_school_min`` and
 ``p = support_km / scale.support_km`` (each capped at 1): 100 is the best possible.
 
-Ties are broken by a stated rule: eligible rows by score (high first), then threat (low
-first), school run (short first) and candidate id; ineligible rows after them by the number of
+Ties are broken by a stated rule: eligible rows by score (high first, unrounded), then threat
+(low first), school run (short first) and candidate id; ineligible rows after them by the number of
 hard constraints broken (few first), then score and candidate id.
 
 Travel times are estimated as straight-line distance x ``travel.detour_factor`` at
@@ -396,11 +396,13 @@ def rank(
                  np.minimum(a.support_km / scale["support_km"], 1.0))
     total = w["threat"] + w["school"] + w["support"]
     loss = (w["threat"] * t + w["school"] * s + w["support"] * p) / total if total > 0 else 0.0
-    score = np.round(100.0 * (1.0 - loss), 1) * np.ones(n)
+    exact = 100.0 * (1.0 - loss) * np.ones(n)
+    score = np.round(exact, 1)
 
     ids = cands["candidate_id"].astype(str).to_numpy()
     school_key = np.where(has_school, school, 0.0)
-    order = np.lexsort((ids, school_key, a.threat, -score, np.where(eligible, 0, broken)))
+    # order by the exact score: the rounded one shown would tie candidates that differ
+    order = np.lexsort((ids, school_key, a.threat, -exact, np.where(eligible, 0, broken)))
     ranks = np.empty(n, dtype=np.int64)
     ranks[order] = np.arange(1, n + 1)
 

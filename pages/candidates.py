@@ -98,12 +98,11 @@ with detail_col:
 
 st.subheader("The top candidates on the map")
 top_n = st.slider("Highlight the top", 5, 50, 20, 5, key="cand_top")
-m = mapview.build_map((loaded.ref, loaded.version, "candidates", tuple(movers),
-                       tuple(weights.values()), tuple(limits.values()), others_key, top_n),
-                      case, policy, {"ranked": ranked,
+m = mapview.build_map(case, policy, {"ranked": ranked,
                                      "zones": data.zones(loaded.ref, loaded.version,
                                                          dt.date.today())},
-                      data.settings(), dt.date.today(), False, False, top_n)
+                      data.settings(), as_of=dt.date.today(), draw=False, show_heat=False,
+                      top_n=top_n)
 result = mapview.show(m, key="cand_map", height=520)
 found = mapview.clicked(result, {"candidates": ranked})
 if found is not None:

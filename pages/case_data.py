@@ -60,7 +60,8 @@ if upload is not None:
             st.dataframe(casedata.problems_table(exc.problems), hide_index=True,
                          width="stretch")
     else:
-        st.success(f"{upload.name}: would {summary}.")
+        st.success(f"{upload.name}: {summary.rows} rows are ready to add to {layer} "
+                   "(checked with the case; nothing is saved yet).")
         st.dataframe(casedata.editable(rows, layer), hide_index=True,
                      width="stretch")
         if st.button(f"Add {len(rows)} rows to {layer}", type="primary", key="data_import"):

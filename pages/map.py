@@ -43,10 +43,8 @@ if show_sectors:
 ranked = data.default_ranking(loaded.ref, loaded.version, as_of)
 if ranked is not None:
     layers["ranked"] = ranked
-key = (loaded.ref, loaded.version, since, until, tuple(chosen), show_zones, show_hot,
-       show_heat, show_sectors)
-m = mapview.build_map(key, view, data.policy(loaded), layers, data.settings(), as_of, True,
-                      show_heat, 20)
+m = mapview.build_map(view, data.policy(loaded), layers, data.settings(), as_of=as_of,
+                      draw=True, show_heat=show_heat, top_n=20)
 result = mapview.show(m, key="map_main", height=680)
 st.caption("Base map: approximate postcode sectors derived offline from OS Code-Point Open "
            "(contains OS data (c) Crown copyright and database right). Candidates are ranked "

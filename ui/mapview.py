@@ -26,13 +26,13 @@ def tiles(settings: Settings) -> tuple[str, str] | None:
     return None
 
 
-@st.cache_resource(max_entries=12, show_spinner="Drawing the map...")
-def build_map(key: tuple, _case: Case, _policy: Policy, _layers: dict, _settings: Settings,
+def build_map(case: Case, policy: Policy, layers: dict, settings: Settings, *,
               as_of: dt.date, draw: bool, show_heat: bool, top_n: int) -> folium.Map:
-    """The folium map for a case and its derived layers, cached by ``key``."""
-    return case_map(_case, policy=_policy, as_of=dt.datetime.combine(as_of, dt.time(23, 59)),
-                    tiles=tiles(_settings), draw=draw, show_heat=show_heat, top_n=top_n,
-                    **_layers)
+    """The folium map for a case and its derived layers (built afresh on each run: the
+    map widget changes the map object as it renders it, so one cannot be reused)."""
+    return case_map(case, policy=policy, as_of=dt.datetime.combine(as_of, dt.time(23, 59)),
+                    tiles=tiles(settings), draw=draw, show_heat=show_heat, top_n=top_n,
+                    **layers)
 
 
 def show(m: folium.Map, *, key: str, height: int = 620) -> dict:

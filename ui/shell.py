@@ -30,10 +30,22 @@ def start() -> CaseInfo | None:
 
 
 def page() -> None:
-    """First call of every page: a page opened on its own (Streamlit's first run in a new
-    server process can do that) goes through ``app.py`` instead."""
-    if not st.session_state.get(READY_KEY):
-        st.switch_page("app.py")
+    """First call of every page: make sure the page has what ``app.py`` gives it.
+
+    Streamlit runs the very first session of a server process (and every AppTest run) in its
+    old multipage mode when a ``pages/`` folder exists: a page file runs on its own, without
+    ``app.py``. Then the page sets itself up (config, sidebar, banner) and switches that mode
+    off for the runs that follow, as ``st.navigation`` itself does once it has run.
+    """
+    if st.session_state.pop(READY_KEY, False):
+        return
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False
+    setup()
+    info = start()
+    st.session_state.pop(READY_KEY, None)
+    banner(info)
 
 
 def user_name() -> str:

@@ -1,0 +1,181 @@
+"""Every screen with Streamlit's AppTest: opens on the demo case, offline map, ranking,
+uploads, edits and errors shown as messages."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from tests.app.conftest import page
+
+
+def banner(at) -> str:
+    return " ".join(m.value for m in at.markdown)
+
+
+def test_the_app_opens_on_the_demo_case(app):
+    assert "OFFICIAL-SENSITIVE" in banner(app)
+    assert "DEMO-2026-0147" in banner(app)
+    cases = app.dataframe[0].value
+    assert cases["case"].tolist() == ["DEMO-2026-0147"]
+    assert cases["status"].tolist() == ["open"]
+
+
+def test_every_screen_shows_the_classification(app):
+    for path in ("pages/map.py", "pages/candidates.py", "pages/case_data.py"):
+        page(app, path)
+        assert "OFFICIAL-SENSITIVE" in banner(app), path
+
+
+def map_args(at) -> dict:
+    [component] = at.get("component_instance")
+    return json.loads(component.proto.json_args)
+
+
+def overlays(script: str) -> set[str]:
+    """The names in the map's layer control."""
+    block = re.search(r"overlays\s*:\s*\{(.*?)\}", script, re.S).group(1)
+    return set(re.findall(r'"([^"]+)"\s*:', block))
+
+
+def test_the_map_draws_every_layer_from_local_files(app):
+    page(app, "pages/map.py")
+    args = map_args(app)
+    script = args["script"]
+    names = overlays(script)
+    for title in ("Heron (south) activity areas", "Kestrel (north) activity areas",
+                  "Exclusion zones and no-go areas", "Derived hot spots", "Incidents",
+                  "Incident heat map", "Linked addresses", "Schools and support",
+                  "Candidates", "Postcode sectors (approximate)"):
+        assert title in names, title
+    links = args["js_links"] + args["css_links"]
+    assert links
+    assert all(link.startswith("/app/static/vendor/") for link in links), links
+    assert "L.tileLayer" not in script  # no tile server unless an administrator sets one
+
+
+def test_map_filters_leave_out_groups(app):
+    page(app, "pages/map.py")
+    app.multiselect(key="map_groups").set_value(["G-KES"]).run()
+    names = overlays(map_args(app)["script"])
+    assert "Kestrel (north) activity areas" in names
+    assert "Heron (south) activity areas" not in names
+
+
+def ranked_ids(at) -> list[str]:
+    table = at.dataframe[0].value
+    return table["Label"].tolist()
+
+
+def test_candidates_are_ranked_and_weights_change_the_order(app):
+    page(app, "pages/candidates.py")
+    table = app.dataframe[0].value
+    assert len(table) == 320
+    assert table["Rank"].tolist()[:3] == [1, 2, 3]
+    assert bool(table["Eligible"].iloc[0])
+    assert table["Reasons"].iloc[0].startswith("Eligible.")
+    before = ranked_ids(app)
+    app.slider(key="cand_w_threat").set_value(0.0)
+    app.slider(key="cand_w_support").set_value(0.0)
+    app.slider(key="cand_w_school").set_value(1.0).run()
+    after = ranked_ids(app)
+    assert before != after
+    school = app.dataframe[0].value
+    eligible = school[school["Eligible"]]
+    assert eligible["School run (min)"].is_monotonic_increasing
+
+
+def test_a_hard_limit_refuses_candidates(app):
+    page(app, "pages/candidates.py")
+    n_before = int(app.dataframe[0].value["Eligible"].sum())
+    app.slider(key="cand_max_school").set_value(10).run()
+    table = app.dataframe[0].value
+    assert int(table["Eligible"].sum()) < n_before
+    refused = table[~table["Eligible"]]
+    assert refused["Reasons"].str.contains("exceeds the 10 min limit").any()
+
+
+def test_the_ranking_downloads_safely(app):
+    page(app, "pages/candidates.py")
+    [button] = app.get("download_button")
+    assert "Download the ranking" in button.proto.label
+
+
+def test_a_vacancy_list_with_bad_rows_is_refused_row_by_row(app):
+    page(app, "pages/candidates.py")
+    bad = b"candidate_id,label,postcode\nN1,Flat,M1 1AD\nN2,House,QQ1\nN3,Flat,ZZ9 9ZZ\n"
+    app.file_uploader(key="cand_upload").upload("vacancies.csv", bad, "text/csv")
+    app.run()
+    assert not app.exception
+    assert "The vacancy list was not used" in app.error[0].value
+    failed = app.dataframe[0].value
+    assert failed["row"].tolist() == ["row 3 (N2)", "row 4 (N3)"]
+
+
+def test_a_good_vacancy_list_is_ranked_instead(app):
+    page(app, "pages/candidates.py")
+    good = b"candidate_id,label,postcode\nN1,Flat in Wigan,WN3 4HE\nN2,Flat,M8 5EH\n"
+    app.file_uploader(key="cand_upload").upload("new.csv", good, "text/csv")
+    app.run()
+    assert "Ranking 2 vacancies from new.csv" in app.success[0].value
+    table = app.dataframe[0].value
+    assert sorted(table["Label"]) == ["Flat", "Flat in Wigan"]
+    assert table.set_index("Label").loc["Flat", "Eligible"] is False or not bool(
+        table.set_index("Label").loc["Flat", "Eligible"])
+
+
+def test_case_data_import_previews_then_saves(app):
+    page(app, "pages/case_data.py")
+    app.selectbox(key="data_layer").set_value("candidates").run()
+    rows = b"candidate_id,label,postcode\nT-1,Test flat,M1 1AD\nT-2,Test house,SK3 9EE\n"
+    app.file_uploader(key="data_upload").upload("more.csv", rows, "text/csv")
+    app.run()
+    assert app.success[0].value.startswith("more.csv: 2 rows are ready to add to candidates")
+    preview = app.dataframe[-1].value
+    assert preview["candidate_id"].tolist() == ["T-1", "T-2"]
+    app.button(key="data_import").click().run()
+    assert "Imported; the case is now version" in app.success[-1].value
+
+
+def test_case_data_import_of_a_bad_file_names_the_rows(app):
+    page(app, "pages/case_data.py")
+    app.selectbox(key="data_layer").set_value("incidents").run()
+    bad = b"incident_id,occurred_at,kind\nX1,2026-01-01,shooting\nX2,tomorrow,shooting\n"
+    app.file_uploader(key="data_upload").upload("bad.csv", bad, "text/csv")
+    app.run()
+    assert not app.exception
+    assert app.error
+    problems = app.dataframe[-1].value
+    assert "row 2 (X1)" in problems["row"].tolist() or "row 3 (X2)" in problems["row"].tolist()
+
+
+def test_a_bad_policy_is_refused_by_name(app):
+    page(app, "pages/case_data.py")
+    key = next(w.key for w in app.text_area if w.key.startswith("data_policy_"))
+    app.text_area(key=key).set_value("[limits]\nmax_school_mins = 30\n")
+    app.button(key="data_policy_save").click().run()
+    assert "unknown policy key 'limits.max_school_mins'" in app.error[0].value
+
+
+def test_a_junk_geopackage_is_a_message_not_a_traceback(app):
+    page(app, "pages/cases.py")
+    app.file_uploader(key="cases_upload").upload("junk.gpkg", b"not a database",
+                                                 "application/octet-stream")
+    app.run()
+    app.button(key="cases_create").click().run()
+    assert not app.exception
+    assert "not a GeoPackage that can be read" in app.error[0].value
+
+
+@pytest.mark.parametrize("name", ["../../etc/evil.gpkg", "..\\\\win\\\\evil.gpkg"])
+def test_an_upload_name_cannot_escape_its_folder(name):
+    from ui.uploads import safe_name
+
+    assert "/" not in safe_name(name)
+    assert "\\\\" not in safe_name(name)
+    assert safe_name(name).endswith(".gpkg")
+    assert not safe_name(name).startswith(".")
+    _ = pd
