@@ -1,0 +1,1495 @@
+"""Street networks: graphs loaded offline, travel times to many points, reachable areas, routes.
+
+A :class:`StreetGraph` is prepared once from a local OpenStreetMap XML file or a GraphML file
+(:func:`load_graph`), keeping only the ways a mode may use (:data:`MODE_RULES`), with a speed
+and a travel time on every edge. It then answers, with one shortest-path run on a compressed
+sparse graph each:
+
+- :func:`travel_times`: minutes between one place (a school) or the nearest of several places
+  (support addresses) and any number of points (candidates, grid cells);
+- :func:`isochrones` / :func:`isochrone`: the area within N minutes, following the streets;
+- :func:`check_routes` / :func:`route`: the fastest route of each top candidate, and how far it
+  runs through exclusion zones or no-go areas (:func:`route_crossings`).
+
+Points are snapped to the nearest street (not the nearest junction) within ``max_snap_m``;
+a point further than that from every street is reported, never silently snapped.
+
+Nothing is fetched from the internet unless an administrator sets
+``SAFEPLAN_ALLOW_OSM_DOWNLOAD=true`` (:func:`fetch_graph`).
+
+Notes
+-----
+Every coordinate, length and geometry here is in British National Grid (EPSG:27700), metres.
+Edge ``length`` is osmnx's great-circle length in metres; ``travel_time`` is in seconds;
+results are in minutes. Map data: (c) OpenStreetMap contributors, ODbL 1.0.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import hashlib
+import itertools
+import json
+import logging
+import math
+import os
+import tempfile
+import xml.sax
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Literal, get_args
+from xml.etree.ElementTree import ParseError
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import osmnx as ox
+import pandas as pd
+import shapely
+from osmnx._errors import InsufficientResponseError
+from scipy import sparse
+from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import KDTree
+from shapely import ops
+
+from geo.crs import BNG, bng_to_wgs84, is_bng, to_bng
+from geo.errors import GeoError, InputError
+from geo.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["drive", "walk"]
+Direction = Literal["to_origin", "from_origin"]
+Progress = Callable[[float, str], None]
+
+_MODES: tuple[str, ...] = get_args(Mode)
+_DIRECTIONS: tuple[str, ...] = get_args(Direction)
+
+#: Default maximum distance (metres) from a point to the street it is snapped to.
+DEFAULT_MAX_SNAP_M = 250.0
+
+#: Bump when the preparation rules change, so cached graphs are rebuilt.
+_PREP_VERSION = 1
+
+
+# --------------------------------------------------------------------------------------------
+# Which ways each mode uses, and how fast
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModeRule:
+    """Which OpenStreetMap ways a mode keeps.
+
+    A way is kept when its ``highway`` value is in ``highways``, it is not an area
+    (``area=yes``), its ``service`` value is not in ``excluded_service``, and the most specific
+    access tag present, looked up in the order of ``access_keys``, is not in
+    :data:`DENIED_ACCESS`. One-way streets (``oneway=yes/-1``, roundabouts) are one-way when
+    ``two_way`` is false; walkers use every way in both directions.
+    """
+
+    highways: frozenset[str]
+    access_keys: tuple[str, ...]
+    excluded_service: frozenset[str]
+    two_way: bool
+
+
+#: Access values that shut a way to the mode (``access``, ``foot``, ``motor_vehicle``, ...).
+DENIED_ACCESS = frozenset({"no", "private", "agricultural", "forestry", "emergency", "delivery"})
+
+_ROADS = frozenset({
+    "trunk", "trunk_link", "primary", "primary_link", "secondary", "secondary_link",
+    "tertiary", "tertiary_link", "unclassified", "residential", "living_street", "service",
+    "road",
+})
+
+#: The explicit table of what each mode keeps (see :class:`ModeRule`; README "Street networks").
+MODE_RULES: Mapping[str, ModeRule] = MappingProxyType({
+    "drive": ModeRule(
+        highways=_ROADS | {"motorway", "motorway_link"},
+        access_keys=("motorcar", "motor_vehicle", "vehicle", "access"),
+        # as osmnx's "drive_service" network: no car parks, driveways, alleys, private ways
+        excluded_service=frozenset({"alley", "driveway", "emergency_access", "parking",
+                                    "parking_aisle", "private"}),
+        two_way=False,
+    ),
+    "walk": ModeRule(
+        # never motorways (walking on them is unlawful); every other road unless foot=no
+        highways=_ROADS | {"footway", "path", "pedestrian", "steps", "cycleway", "bridleway",
+                           "track"},
+        access_keys=("foot", "access"),
+        excluded_service=frozenset({"private"}),
+        two_way=True,
+    ),
+})
+
+#: Free-flow car speeds (km/h) for ways with no usable ``maxspeed`` tag: the UK limit usual
+#: for each road type in towns. A tagged ``maxspeed`` (``30 mph`` is converted) wins.
+DRIVE_SPEEDS_KPH: Mapping[str, float] = MappingProxyType({
+    "motorway": 112.0, "motorway_link": 64.0,
+    "trunk": 64.0, "trunk_link": 48.0,
+    "primary": 48.0, "primary_link": 40.0,
+    "secondary": 48.0, "secondary_link": 40.0,
+    "tertiary": 48.0, "tertiary_link": 40.0,
+    "unclassified": 40.0, "residential": 32.0, "road": 32.0,
+    "living_street": 16.0, "service": 16.0,
+})
+
+#: Walking speed (km/h) on every way, whatever its ``maxspeed``.
+WALK_SPEED_KPH = 4.8
+
+#: OSM way tags the rules read; osmnx keeps only the tags in ``settings.useful_tags_way``.
+_WAY_TAGS = ("access", "area", "foot", "highway", "junction", "maxspeed", "motor_vehicle",
+             "motorcar", "name", "oneway", "ref", "service", "vehicle")
+
+
+def _tag(value: object) -> str | None:
+    """A tag value in lower case (first of a list or of ``a;b``), None when absent."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value).split(";")[0].strip().lower()
+
+
+def way_allowed(tags: Mapping[str, object], mode: Mode) -> bool:
+    """Whether a way with these OSM tags is used by ``mode`` (see :data:`MODE_RULES`).
+
+    >>> way_allowed({"highway": "residential"}, "drive")
+    True
+    >>> way_allowed({"highway": "trunk", "foot": "no"}, "walk")
+    False
+    >>> way_allowed({"highway": "service", "access": "no", "motor_vehicle": "yes"}, "drive")
+    True
+    """
+    rule = MODE_RULES[_check_mode(mode)]
+    if _tag(tags.get("highway")) not in rule.highways:
+        return False
+    if _tag(tags.get("area")) == "yes" or _tag(tags.get("service")) in rule.excluded_service:
+        return False
+    for key in rule.access_keys:
+        value = _tag(tags.get(key))
+        if value is not None:
+            return value not in DENIED_ACCESS
+    return True
+
+
+def speed_table(mode: Mode, speeds_kph: Mapping[str, float] | None = None) -> dict[str, float]:
+    """The speed (km/h) per ``highway`` type for ``mode``, with a policy's overrides applied.
+
+    Parameters
+    ----------
+    mode
+        ``"drive"`` starts from :data:`DRIVE_SPEEDS_KPH`; ``"walk"`` gives every way
+        :data:`WALK_SPEED_KPH`.
+    speeds_kph
+        Overrides by highway type, e.g. ``{"residential": 25}`` or, walking,
+        ``{"steps": 2.4}``. Keys must be highway types the mode uses.
+
+    Returns
+    -------
+    dict
+        Highway type to km/h, sorted by type.
+    """
+    rule = MODE_RULES[_check_mode(mode)]
+    table = dict(DRIVE_SPEEDS_KPH) if mode == "drive" else dict.fromkeys(
+        rule.highways, WALK_SPEED_KPH)
+    for key, value in (speeds_kph or {}).items():
+        if key not in rule.highways:
+            msg = (f"speed given for {key!r}, which is not a highway type used when the mode "
+                   f"is {mode!r}; expected one of {', '.join(sorted(rule.highways))}")
+            raise InputError(msg)
+        try:
+            speed = float(value)
+        except (TypeError, ValueError):
+            speed = math.nan
+        if not 0 < speed <= 200:
+            msg = f"speed for {key!r} must be more than 0 and at most 200 km/h, got {value!r}"
+            raise InputError(msg)
+        table[key] = speed
+    return dict(sorted(table.items()))
+
+
+def _check_mode(mode: object) -> Mode:
+    if mode not in _MODES:
+        msg = f"mode must be one of {', '.join(map(repr, _MODES))}, got {mode!r}"
+        raise InputError(msg)
+    return mode  # type: ignore[return-value]
+
+
+def _check_direction(direction: object) -> Direction:
+    if direction not in _DIRECTIONS:
+        msg = f"direction must be one of {', '.join(map(repr, _DIRECTIONS))}, got {direction!r}"
+        raise InputError(msg)
+    return direction  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------------------------
+# osmnx start-up configuration
+# --------------------------------------------------------------------------------------------
+
+
+@cache
+def _keep_way_tags() -> None:
+    """Make osmnx keep the access tags the mode rules read (once per process)."""
+    ox.settings.useful_tags_way = sorted(set(ox.settings.useful_tags_way) | set(_WAY_TAGS))
+
+
+@cache
+def configure_osmnx(settings: Settings) -> None:
+    """Start-up configuration of osmnx's process-wide settings; runs once per ``settings``.
+
+    Call it once when the app or the command starts. It makes osmnx keep the access tags
+    the mode rules need (``foot``, ``motor_vehicle``, ...; :func:`load_graph` also ensures
+    this on first use), keeps osmnx's log off the console, and points osmnx's HTTP cache at
+    ``settings.data_dir / "osmnx-cache"`` (used only by :func:`fetch_graph`, only when
+    downloading is allowed). The same values serve every user; nothing is set per call.
+    """
+    _keep_way_tags()
+    ox.settings.log_console = False
+    ox.settings.use_cache = True
+    ox.settings.cache_folder = str(settings.data_dir / "osmnx-cache")
+
+
+# --------------------------------------------------------------------------------------------
+# The prepared graph
+# --------------------------------------------------------------------------------------------
+
+
+class StreetGraph:
+    """A street graph prepared for one mode, with the arrays fast queries need.
+
+    Build one with :func:`load_graph` (or :func:`fetch_graph`); the constructor takes a
+    prepared osmnx graph (projected to EPSG:27700, ``travel_time`` on every edge). Treat it as
+    read-only: it is safe to share between users (e.g. in ``st.cache_resource``).
+
+    Attributes
+    ----------
+    G
+        The osmnx ``MultiDiGraph`` (EPSG:27700; edge ``length`` m, ``speed_kph``,
+        ``travel_time`` s).
+    mode
+        ``"drive"`` or ``"walk"``.
+    source
+        Where the graph came from (a file name), for labels and messages.
+    speeds_kph
+        The speed table used (highway type to km/h).
+    node_ids, x, y
+        OSM node ids and their easting/northing (m), in the internal node order.
+    n_nodes, n_edges, n_streets
+        Graph nodes, directed edges, and streets (an edge and its reverse count once).
+    length_km
+        Total length of the streets.
+    bounds
+        ``(x_min, y_min, x_max, y_max)`` of the nodes, metres.
+
+    Notes
+    -----
+    Internally, travel times are a ``scipy.sparse`` CSR matrix of seconds (the fastest of any
+    parallel edges), and every street's geometry is split into pieces of at most
+    ``piece_m`` metres indexed by a KD-tree over their midpoints, so that the nearest street
+    to 100,000 points is found exactly in a fraction of a second.
+    """
+
+    def __init__(
+        self,
+        G: nx.MultiDiGraph,
+        *,
+        mode: Mode,
+        source: str = "",
+        speeds_kph: Mapping[str, float] | None = None,
+        piece_m: float = 40.0,
+    ) -> None:
+        self.G = G
+        self.mode = _check_mode(mode)
+        self.source = source or str(G.graph.get("safeplan_source", "street graph"))
+        self.speeds_kph = dict(speeds_kph or {})
+        self._coverage: dict[float, shapely.Geometry] = {}
+        self._build_nodes()
+        self._build_streets()
+        self._build_matrix()
+        self._build_snap_index(piece_m)
+
+    # -- construction -----------------------------------------------------------------------
+
+    def _build_nodes(self) -> None:
+        G = self.G
+        if not is_bng(G.graph.get("crs")):
+            msg = f"{self.source}: the graph must be projected to EPSG:{BNG}"
+            raise InputError(msg)
+        if G.number_of_edges() == 0:
+            msg = f"{self.source}: the street graph has no streets"
+            raise InputError(msg)
+        self.node_ids = np.fromiter(G.nodes, dtype=np.int64, count=len(G))
+        self.x = np.fromiter((d["x"] for _, d in G.nodes(data=True)), float, count=len(G))
+        self.y = np.fromiter((d["y"] for _, d in G.nodes(data=True)), float, count=len(G))
+        self._node_index = {node: i for i, node in enumerate(G.nodes)}
+
+    def _build_streets(self) -> None:
+        """Group each directed edge with its reverse into one street with two travel times."""
+        G, index = self.G, self._node_index
+        m = G.number_of_edges()
+        u = np.empty(m, np.int64)
+        v = np.empty(m, np.int64)
+        seconds = np.empty(m, float)
+        geoms = np.empty(m, object)
+        highway = np.empty(m, object)
+        for k, (a, b, data) in enumerate(G.edges(data=True)):
+            u[k] = index[a]
+            v[k] = index[b]
+            seconds[k] = data.get("travel_time", np.nan)
+            geoms[k] = data.get("geometry")
+            highway[k] = _tag(data.get("highway"))
+        if not (np.isfinite(seconds) & (seconds >= 0)).all():
+            msg = f"{self.source}: some edges have no travel time"
+            raise InputError(msg)
+        straight = pd.isna(geoms)
+        if straight.any():
+            ends = np.stack([np.column_stack([self.x[u], self.y[u]]),
+                             np.column_stack([self.x[v], self.y[v]])], axis=1)
+            geoms[straight] = shapely.linestrings(ends[straight])
+        # canonical orientation: from the lower to the higher node index (loops: by shape)
+        flip = u > v
+        loops = np.flatnonzero(u == v)
+        for k in loops:
+            coords = shapely.get_coordinates(geoms[k])
+            flip[k] = tuple(coords[1]) > tuple(coords[-2])
+        canon = geoms.copy()
+        canon[flip] = shapely.reverse(geoms[flip])
+        canon_len = shapely.length(canon)
+        lo = np.minimum(u, v)
+        hi = np.maximum(u, v)
+        order = np.lexsort((canon_len, hi, lo))
+        new_group = np.ones(m, bool)
+        new_group[1:] = ((np.diff(lo[order]) != 0) | (np.diff(hi[order]) != 0)
+                         | (np.diff(canon_len[order]) != 0))
+        starts = np.flatnonzero(new_group)
+        street_of_edge = np.empty(m, np.int64)
+        street_of_edge[order] = np.cumsum(new_group) - 1
+        forward = np.where(flip, np.inf, seconds)[order]
+        backward = np.where(flip, seconds, np.inf)[order]
+        first = order[starts]
+        self._street_u = lo[first]
+        self._street_v = hi[first]
+        self._street_fwd_s = np.minimum.reduceat(forward, starts)
+        self._street_bwd_s = np.minimum.reduceat(backward, starts)
+        self._street_geom = canon[first]
+        self._street_len_m = canon_len[first]
+        self._street_highway = highway[first]
+        self._edge_u, self._edge_v, self._edge_s = u, v, seconds
+        self._edge_street, self._edge_forward = street_of_edge, ~flip
+        self.n_nodes = len(self.node_ids)
+        self.n_edges = m
+        self.n_streets = len(starts)
+        self.length_km = float(self._street_len_m.sum() / 1000)
+        self.bounds = (float(self.x.min()), float(self.y.min()),
+                       float(self.x.max()), float(self.y.max()))
+
+    def _build_matrix(self) -> None:
+        """CSR matrices of the fastest edge between each ordered node pair, and transposed."""
+        keep = np.flatnonzero(self._edge_u != self._edge_v)
+        u, v, s = self._edge_u[keep], self._edge_v[keep], self._edge_s[keep]
+        order = np.lexsort((s, v, u))
+        u, v = u[order], v[order]
+        first = np.ones(len(order), bool)
+        first[1:] = (np.diff(u) != 0) | (np.diff(v) != 0)
+        chosen = keep[order[first]]
+        n = self.n_nodes
+        indptr = np.zeros(n + 1, np.int32)
+        np.cumsum(np.bincount(u[first], minlength=n), out=indptr[1:])
+        self._csr = sparse.csr_matrix(
+            (self._edge_s[chosen], v[first].astype(np.int32), indptr), shape=(n, n))
+        self._csr_street = self._edge_street[chosen]
+        self._csr_forward = self._edge_forward[chosen]
+        self._csr_reverse = self._csr.T.tocsr()
+
+    def _build_snap_index(self, piece_m: float) -> None:
+        """Split street geometries into short straight pieces and index their midpoints."""
+        coords, owner = shapely.get_coordinates(self._street_geom, return_index=True)
+        same = owner[:-1] == owner[1:]
+        start, end, street = coords[:-1][same], coords[1:][same], owner[:-1][same]
+        seg_len = np.hypot(*(end - start).T)
+        before = np.cumsum(seg_len) - seg_len
+        along0 = before - before[np.searchsorted(street, street, side="left")]
+        parts = np.maximum(1, np.ceil(seg_len / piece_m)).astype(np.int64)
+        seg = np.repeat(np.arange(len(seg_len)), parts)
+        j = np.arange(len(seg)) - np.repeat(np.cumsum(parts) - parts, parts)
+        t0 = j / parts[seg]
+        t1 = (j + 1) / parts[seg]
+        delta = end[seg] - start[seg]
+        self._piece_start = start[seg] + t0[:, None] * delta
+        self._piece_delta = (t1 - t0)[:, None] * delta
+        self._piece_len = seg_len[seg] * (t1 - t0)
+        self._piece_along0 = along0[seg] + seg_len[seg] * t0
+        self._piece_street = street[seg]
+        self._piece_half_m = float(self._piece_len.max() / 2) if len(seg) else 0.0
+        self._tree = KDTree(self._piece_start + self._piece_delta / 2)
+
+    # -- views for maps and the app ---------------------------------------------------------
+
+    def streets_gdf(self) -> gpd.GeoDataFrame:
+        """The streets as a GeoDataFrame (EPSG:27700) for a map layer.
+
+        Columns: ``highway``, ``length_m``, ``minutes_forward`` and ``minutes_backward``
+        (along and against the line's drawing direction; NaN where that way is not allowed).
+        """
+        return gpd.GeoDataFrame(
+            {
+                "highway": self._street_highway,
+                "length_m": self._street_len_m,
+                "minutes_forward": _minutes(self._street_fwd_s),
+                "minutes_backward": _minutes(self._street_bwd_s),
+            },
+            geometry=self._street_geom,
+            crs=BNG,
+        )
+
+    def coverage(self, *, buffer_m: float = DEFAULT_MAX_SNAP_M) -> shapely.Geometry:
+        """The area within ``buffer_m`` metres of a street (EPSG:27700), cached per distance.
+
+        With ``buffer_m`` equal to the ``max_snap_m`` of a query, this is exactly where points
+        get network times rather than ``too_far_from_street``.
+        """
+        key = float(buffer_m)
+        if key not in self._coverage:
+            lines = shapely.simplify(self._street_geom, min(5.0, key / 10))
+            self._coverage[key] = shapely.union_all(shapely.buffer(lines, key, quad_segs=4))
+        return self._coverage[key]
+
+    def __repr__(self) -> str:
+        return (f"StreetGraph({self.source!r}, mode={self.mode!r}, nodes={self.n_nodes:,}, "
+                f"streets={self.n_streets:,}, length_km={self.length_km:.1f})")
+
+
+def _minutes(seconds: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(seconds), seconds / 60.0, np.nan)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading, caching, downloading
+# --------------------------------------------------------------------------------------------
+
+
+def load_graph(
+    path: str | os.PathLike[str],
+    *,
+    mode: Mode,
+    speeds_kph: Mapping[str, float] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    use_cache: bool = True,
+    progress: Progress | None = None,
+) -> StreetGraph:
+    """Load a street graph for ``mode`` from a local OSM XML or GraphML file, with no network.
+
+    Parameters
+    ----------
+    path
+        ``.osm`` / ``.xml`` (optionally ``.gz`` or ``.bz2``): raw OpenStreetMap XML, e.g. an
+        Overpass or osmium export. ``.graphml``: a graph saved by :func:`save_graph` (used as
+        it is when made for the same mode and speeds) or by osmnx (filtered by the mode rules
+        and re-timed with osmnx's per-edge speed imputation).
+    mode
+        ``"drive"`` or ``"walk"``; which ways are kept is in :data:`MODE_RULES`.
+    speeds_kph
+        Policy overrides of the speed table by highway type (see :func:`speed_table`).
+    cache_dir
+        Where prepared graphs are kept; default ``Settings.from_env().data_dir / "graphs"``.
+    use_cache
+        Reuse and write the prepared graph there (OSM XML only; keyed by the file's content
+        hash, the mode, the speeds and the preparation rules' version).
+    progress
+        Called as ``progress(fraction, message)`` while the graph is prepared.
+
+    Returns
+    -------
+    StreetGraph
+
+    Raises
+    ------
+    InputError
+        The file is missing, empty, unreadable, not OSM XML/GraphML, declares a DTD, or has
+        no street the mode can use; the mode or a speed is invalid. Messages name the file.
+
+    Notes
+    -----
+    OSM XML is read by ``osmnx.graph_from_xml`` unsimplified, filtered way by way, reduced to
+    its largest weakly connected component, given speeds (a tagged ``maxspeed`` first, then
+    the table; walking: the table only) and travel times per OSM segment, then simplified
+    (lengths and travel times summed) and projected to EPSG:27700.
+    """
+    path = Path(path)
+    mode = _check_mode(mode)
+    speeds = speed_table(mode, speeds_kph)
+    report = progress or _no_progress
+    kind = _file_kind(path)
+    _check_file(path, root="graphml" if kind == "graphml" else "osm")
+    if kind == "graphml":
+        report(0.1, f"reading {path.name}")
+        G = _read_graphml(path, mode=mode, speeds=speeds)
+        report(0.8, "indexing the streets")
+        graph = StreetGraph(G, mode=mode, source=path.name, speeds_kph=speeds)
+        report(1.0, "ready")
+        return graph
+    report(0.0, f"hashing {path.name}")
+    digest = _sha256(path)
+    cache_file = None
+    if use_cache:
+        folder = Path(cache_dir) if cache_dir is not None else (
+            Settings.from_env().data_dir / "graphs")
+        cache_file = folder / _cache_name(digest, mode, speeds)
+        G = _read_cached(cache_file)
+        if G is not None:
+            report(0.8, "indexing the streets (prepared graph from the cache)")
+            graph = StreetGraph(G, mode=mode, source=path.name, speeds_kph=speeds)
+            report(1.0, "ready")
+            return graph
+    report(0.05, f"reading {path.name}")
+    G = _read_osm_xml(path, mode=mode)
+    G = _prepare(G, mode=mode, speeds=speeds, source=path.name, progress=report)
+    G.graph["safeplan_source_sha256"] = digest
+    if cache_file is not None:
+        report(0.85, "saving the prepared graph")
+        _write_cache(G, cache_file)
+    report(0.9, "indexing the streets")
+    graph = StreetGraph(G, mode=mode, source=path.name, speeds_kph=speeds)
+    report(1.0, "ready")
+    return graph
+
+
+def save_graph(graph: StreetGraph, path: str | os.PathLike[str]) -> Path:
+    """Save the prepared graph as GraphML; :func:`load_graph` reads it back as it is."""
+    path = Path(path)
+    if path.suffix.lower() != ".graphml":
+        msg = f"{path.name}: a street graph is saved as .graphml"
+        raise InputError(msg)
+    ox.save_graphml(graph.G, path)
+    return path
+
+
+def fetch_graph(
+    bounds: tuple[float, float, float, float],
+    *,
+    mode: Mode,
+    settings: Settings,
+    speeds_kph: Mapping[str, float] | None = None,
+) -> StreetGraph:
+    """Download the street graph of a study area from OpenStreetMap (only if allowed).
+
+    Parameters
+    ----------
+    bounds
+        ``(x_min, y_min, x_max, y_max)`` in EPSG:27700 metres.
+    mode, speeds_kph
+        As for :func:`load_graph`.
+    settings
+        Downloading sends the area to a third party (the Overpass API), so it is refused
+        unless ``settings.allow_osm_download`` (``SAFEPLAN_ALLOW_OSM_DOWNLOAD=true``).
+
+    Raises
+    ------
+    GeoError
+        Downloading is turned off, or the download failed.
+
+    Notes
+    -----
+    Goes through ``osmnx.graph_from_bbox`` with osmnx's cache in
+    ``settings.data_dir / "osmnx-cache"`` (see :func:`configure_osmnx`), then the same
+    preparation as :func:`load_graph`.
+    """
+    mode = _check_mode(mode)
+    speeds = speed_table(mode, speeds_kph)
+    if not settings.allow_osm_download:
+        msg = ("downloading a street graph is turned off: it would send the study area to a "
+               "third party (OpenStreetMap's Overpass service). Load a local .osm or .graphml "
+               "file instead, or ask an administrator to set SAFEPLAN_ALLOW_OSM_DOWNLOAD=true")
+        raise GeoError(msg)
+    x_min, y_min, x_max, y_max = (float(b) for b in bounds)
+    if not (x_min < x_max and y_min < y_max):
+        msg = f"the study area's bounds must be (x_min, y_min, x_max, y_max), got {bounds!r}"
+        raise InputError(msg)
+    lon, lat = bng_to_wgs84([x_min, x_min, x_max, x_max], [y_min, y_max, y_min, y_max])
+    configure_osmnx(settings)
+    source = "OpenStreetMap download"
+    try:
+        G = ox.graph_from_bbox(
+            (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())),
+            network_type="drive_service" if mode == "drive" else "walk",
+            simplify=False, retain_all=True,
+        )
+    except Exception as e:  # any failure of the download is reported as one
+        msg = f"downloading the street graph failed: {type(e).__name__}"
+        raise GeoError(msg) from e
+    G = _prepare(G, mode=mode, speeds=speeds, source=source, progress=_no_progress)
+    return StreetGraph(G, mode=mode, source=source, speeds_kph=speeds)
+
+
+def _no_progress(fraction: float, message: str) -> None:
+    """The default progress callback: does nothing."""
+
+
+def _file_kind(path: Path) -> Literal["osm", "graphml"]:
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    last = suffixes[-1] if suffixes else ""
+    if last == ".graphml":
+        return "graphml"
+    if last in {".osm", ".xml"} or (last in {".gz", ".bz2"} and len(suffixes) == 2
+                                     and suffixes[0] in {".osm", ".xml"}):
+        return "osm"
+    msg = (f"{path.name}: a street graph must be an OpenStreetMap XML file (.osm, .xml, "
+           f"optionally .gz or .bz2) or a GraphML file (.graphml)")
+    raise InputError(msg)
+
+
+def _open_text(path: Path):
+    if path.suffix.lower() == ".gz":
+        return gzip.open(path, "rb")
+    if path.suffix.lower() == ".bz2":
+        return bz2.open(path, "rb")
+    return path.open("rb")
+
+
+def _check_file(path: Path, *, root: str) -> None:
+    """Refuse a missing or empty file, one that is not ``<root>`` XML, or one with a DTD."""
+    if not path.is_file():
+        msg = f"{path.name}: no such file"
+        raise InputError(msg)
+    try:
+        with _open_text(path) as f:
+            head = f.read(65536)
+    except (OSError, EOFError) as e:
+        msg = f"{path.name}: cannot be read ({e.strerror or type(e).__name__})"
+        raise InputError(msg) from None
+    if not head.strip():
+        msg = f"{path.name}: the file is empty"
+        raise InputError(msg)
+    at = head.find(b"<" + root.encode())
+    if at < 0:
+        kind = "an OpenStreetMap XML" if root == "osm" else "a GraphML"
+        msg = f"{path.name}: not {kind} file (no <{root}> element at its start)"
+        raise InputError(msg)
+    if b"<!DOCTYPE" in head[:at].upper() or b"<!ENTITY" in head[:at].upper():
+        msg = f"{path.name}: XML with a DTD or entities is refused"
+        raise InputError(msg)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _cache_name(digest: str, mode: Mode, speeds: Mapping[str, float]) -> str:
+    speeds_digest = hashlib.sha256(json.dumps(speeds, sort_keys=True).encode()).hexdigest()
+    return f"{digest[:32]}-{mode}-{speeds_digest[:12]}-v{_PREP_VERSION}.graphml"
+
+
+def _read_cached(cache_file: Path) -> nx.MultiDiGraph | None:
+    if not cache_file.is_file():
+        return None
+    try:
+        return ox.load_graphml(cache_file)
+    except Exception:  # a damaged cache is rebuilt, never fatal
+        log.warning("ignoring unreadable cached street graph %s", cache_file.name)
+        return None
+
+
+def _write_cache(G: nx.MultiDiGraph, cache_file: Path) -> None:
+    """Write atomically (a temporary file, then a rename); a failure only loses the cache."""
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_file.parent, suffix=".graphml.tmp")
+        os.close(fd)
+        try:
+            ox.save_graphml(G, tmp)
+            os.replace(tmp, cache_file)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    except OSError as e:
+        log.warning("could not cache the street graph in %s: %s", cache_file.parent, e)
+
+
+def _read_osm_xml(path: Path, *, mode: Mode) -> nx.MultiDiGraph:
+    _keep_way_tags()
+    try:
+        return ox.graph_from_xml(path, bidirectional=MODE_RULES[mode].two_way,
+                                 simplify=False, retain_all=True)
+    except xml.sax.SAXParseException as e:
+        reason = f"line {e.getLineNumber()}: {e.getMessage()}"
+    except ParseError as e:
+        reason = f"line {e.position[0]}: not well-formed XML"
+    except UnicodeDecodeError:
+        reason = "not UTF-8 text"
+    except InsufficientResponseError:
+        reason = "it holds no nodes or ways"
+    except (OSError, EOFError) as e:
+        reason = getattr(e, "strerror", None) or "cannot be read"
+    except (ValueError, KeyError) as e:
+        reason = str(e) or type(e).__name__
+    msg = f"{path.name}: not a usable OpenStreetMap XML file ({reason})"
+    raise InputError(msg)
+
+
+def _read_graphml(path: Path, *, mode: Mode, speeds: Mapping[str, float]) -> nx.MultiDiGraph:
+    try:
+        G = ox.load_graphml(path)
+    except Exception as e:  # any parse failure means an unusable file
+        msg = f"{path.name}: not a usable GraphML street graph ({type(e).__name__})"
+        raise InputError(msg) from None
+    made_for = G.graph.get("safeplan_mode")
+    if made_for is not None and made_for != mode:
+        msg = (f"{path.name} was prepared for mode {made_for!r}, not {mode!r}; load the "
+               f"OpenStreetMap file for {mode!r}")
+        raise InputError(msg)
+    same_speeds = G.graph.get("safeplan_speeds_kph") == json.dumps(speeds, sort_keys=True)
+    if made_for == mode and same_speeds and is_bng(G.graph.get("crs")):
+        return G
+    try:
+        _filter_ways(G, mode)
+        if MODE_RULES[mode].two_way:
+            _add_reverse_edges(G)
+        G = ox.truncate.largest_component(G, strongly=False)
+        _add_speeds(G, mode=mode, speeds=speeds)
+        ox.routing.add_edge_travel_times(G)
+        if not is_bng(G.graph.get("crs")):
+            G = ox.project_graph(G, to_crs=BNG)
+    except (ValueError, KeyError) as e:
+        msg = f"{path.name}: not a usable GraphML street graph ({e})"
+        raise InputError(msg) from None
+    _stamp(G, mode=mode, speeds=speeds, source=path.name)
+    return G
+
+
+def _filter_ways(G: nx.MultiDiGraph, mode: Mode) -> None:
+    """Drop the edges ``mode`` may not use, then the nodes left without edges (in place)."""
+    drop = [(u, v, k) for u, v, k, data in G.edges(keys=True, data=True)
+            if not way_allowed(data, mode)]
+    G.remove_edges_from(drop)
+    G.remove_nodes_from([n for n, degree in G.degree() if degree == 0])
+
+
+def _add_reverse_edges(G: nx.MultiDiGraph) -> None:
+    """Walkers use every way both ways: add the missing reverse of each edge (in place)."""
+    pairs = {(u, v) for u, v in G.edges()}
+    for u, v, data in list(G.edges(data=True)):
+        if (v, u) not in pairs:
+            reverse = dict(data)
+            if "geometry" in reverse:
+                reverse["geometry"] = shapely.reverse(reverse["geometry"])
+            G.add_edge(v, u, **reverse)
+
+
+def _add_speeds(G: nx.MultiDiGraph, *, mode: Mode, speeds: Mapping[str, float]) -> None:
+    if mode == "drive":
+        ox.routing.add_edge_speeds(G, hwy_speeds=dict(speeds),
+                                   fallback=DRIVE_SPEEDS_KPH["residential"])
+        return
+    values = {(u, v, k): speeds.get(_tag(data.get("highway")) or "", WALK_SPEED_KPH)
+              for u, v, k, data in G.edges(keys=True, data=True)}
+    nx.set_edge_attributes(G, values, name="speed_kph")
+
+
+def _stamp(G: nx.MultiDiGraph, *, mode: Mode, speeds: Mapping[str, float], source: str) -> None:
+    G.graph["safeplan_mode"] = mode
+    G.graph["safeplan_speeds_kph"] = json.dumps(speeds, sort_keys=True)
+    G.graph["safeplan_source"] = source
+    G.graph["safeplan_prep_version"] = str(_PREP_VERSION)
+
+
+def _prepare(
+    G: nx.MultiDiGraph,
+    *,
+    mode: Mode,
+    speeds: Mapping[str, float],
+    source: str,
+    progress: Progress,
+) -> nx.MultiDiGraph:
+    """Filter, connect, time, simplify and project a raw unsimplified osmnx graph."""
+    progress(0.3, "keeping the ways the mode uses")
+    _filter_ways(G, mode)
+    if G.number_of_edges() == 0:
+        msg = f"{source}: no streets that can be used when the mode is {mode!r}"
+        raise InputError(msg)
+    G = ox.truncate.largest_component(G, strongly=False)
+    progress(0.45, "adding speeds and travel times")
+    _add_speeds(G, mode=mode, speeds=speeds)
+    ox.routing.add_edge_travel_times(G)
+    progress(0.6, "simplifying the street graph")
+    # keep a node wherever the speed changes, so each edge has one speed and a point part-way
+    # along it is timed exactly pro rata
+    G = ox.simplify_graph(G, edge_attrs_differ=["speed_kph"])
+    progress(0.75, f"projecting to EPSG:{BNG}")
+    G = ox.project_graph(G, to_crs=BNG)
+    _stamp(G, mode=mode, speeds=speeds, source=source)
+    return G
+
+
+# --------------------------------------------------------------------------------------------
+# Snapping points to streets
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Snapped:
+    """Where points meet the streets: street index, fraction along it, distance, status."""
+
+    street: np.ndarray
+    fraction: np.ndarray
+    snap_x: np.ndarray
+    snap_y: np.ndarray
+    snap_m: np.ndarray
+    status: np.ndarray
+
+    @property
+    def ok(self) -> np.ndarray:
+        return self.status == "ok"
+
+    def take(self, mask: np.ndarray) -> _Snapped:
+        return _Snapped(self.street[mask], self.fraction[mask], self.snap_x[mask],
+                        self.snap_y[mask], self.snap_m[mask], self.status[mask])
+
+
+def _project(graph: StreetGraph, px, py, pieces: np.ndarray):
+    """Distance from each point to each candidate piece, and the position along it."""
+    start = graph._piece_start[pieces]
+    delta = graph._piece_delta[pieces]
+    if pieces.ndim == 2:  # (points, k) candidates
+        px, py = px[:, None], py[:, None]
+    rel_x = px - start[..., 0]
+    rel_y = py - start[..., 1]
+    len2 = delta[..., 0] ** 2 + delta[..., 1] ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(len2 > 0, (rel_x * delta[..., 0] + rel_y * delta[..., 1]) / len2, 0.0)
+    t = np.clip(t, 0.0, 1.0)
+    dist = np.hypot(rel_x - t * delta[..., 0], rel_y - t * delta[..., 1])
+    return dist, t
+
+
+def _nearest_pieces(graph: StreetGraph, px: np.ndarray, py: np.ndarray):
+    """Exact nearest street piece per point: k nearest midpoints, widened where unsure.
+
+    Points are looked up in 500 m bands (memory locality halves the KD-tree's time) and the
+    answers put back in the caller's order.
+    """
+    order = np.lexsort((px, np.floor(py / 500.0)))
+    best, best_d, best_t = _nearest_pieces_sorted(graph, px[order], py[order])
+    out = np.empty_like(best), np.empty_like(best_d), np.empty_like(best_t)
+    out[0][order], out[1][order], out[2][order] = best, best_d, best_t
+    return out
+
+
+def _nearest_pieces_sorted(graph: StreetGraph, px: np.ndarray, py: np.ndarray):
+    n_pieces = len(graph._piece_len)
+    best = np.full(len(px), -1, np.int64)
+    best_d = np.full(len(px), np.inf)
+    best_t = np.zeros(len(px))
+    todo = np.arange(len(px))
+    for k in (8, 64):
+        if not len(todo):
+            break
+        k = min(k, n_pieces)
+        mid_d, pieces = graph._tree.query(np.column_stack([px[todo], py[todo]]), k=k)
+        pieces = pieces.reshape(len(todo), k)
+        mid_d = mid_d.reshape(len(todo), k)
+        dist, t = _project(graph, px[todo], py[todo], pieces)
+        pick = np.argmin(dist, axis=1)
+        rows = np.arange(len(todo))
+        best[todo] = pieces[rows, pick]
+        best_d[todo] = dist[rows, pick]
+        best_t[todo] = t[rows, pick]
+        # a piece beyond the k-th midpoint is at least (that distance - half a piece) away
+        sure = (k == n_pieces) | (mid_d[:, -1] - graph._piece_half_m >= best_d[todo])
+        todo = todo[~sure]
+    for i in todo:  # rare: points with many pieces at nearly the same distance
+        pieces = np.asarray(graph._tree.query_ball_point(
+            [px[i], py[i]], r=best_d[i] + graph._piece_half_m + 1e-6), dtype=np.int64)
+        dist, t = _project(graph, px[i], py[i], pieces)
+        j = int(np.argmin(dist))
+        best[i], best_d[i], best_t[i] = pieces[j], dist[j], t[j]
+    return best, best_d, best_t
+
+
+def _snap(graph: StreetGraph, x, y, *, max_snap_m: float) -> _Snapped:
+    px = np.asarray(x, float).ravel()
+    py = np.asarray(y, float).ravel()
+    if px.shape != py.shape:
+        msg = f"x and y must have the same length, got {len(px)} and {len(py)}"
+        raise InputError(msg)
+    if not max_snap_m >= 0:
+        msg = f"max_snap_m must be 0 or more metres, got {max_snap_m!r}"
+        raise InputError(msg)
+    n = len(px)
+    street = np.full(n, -1, np.int64)
+    fraction = np.full(n, np.nan)
+    snap_x = np.full(n, np.nan)
+    snap_y = np.full(n, np.nan)
+    snap_m = np.full(n, np.nan)
+    status = np.full(n, "no_location", dtype=object)
+    located = np.flatnonzero(np.isfinite(px) & np.isfinite(py))
+    if len(located):
+        piece, dist, t = _nearest_pieces(graph, px[located], py[located])
+        s = graph._piece_street[piece]
+        along = graph._piece_along0[piece] + t * graph._piece_len[piece]
+        length = graph._street_len_m[s]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f = np.where(length > 0, along / length, 0.0)
+        f = np.where(along <= 1e-3, 0.0, np.where(length - along <= 1e-3, 1.0, f))
+        point = graph._piece_start[piece] + t[:, None] * graph._piece_delta[piece]
+        street[located], fraction[located] = s, np.clip(f, 0.0, 1.0)
+        snap_x[located], snap_y[located] = point[:, 0], point[:, 1]
+        snap_m[located] = dist
+        status[located] = np.where(dist <= max_snap_m, "ok", "too_far_from_street")
+    return _Snapped(street, fraction, snap_x, snap_y, snap_m, status)
+
+
+def snap(graph: StreetGraph, x, y, *, max_snap_m: float = DEFAULT_MAX_SNAP_M) -> pd.DataFrame:
+    """Snap points to the nearest street (not the nearest junction), within ``max_snap_m``.
+
+    Parameters
+    ----------
+    graph
+        The prepared street graph.
+    x, y
+        Easting and northing arrays (EPSG:27700, metres).
+    max_snap_m
+        The furthest a point may be from a street to get a network time.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per point, in order: ``street`` (index into ``graph.streets_gdf()``, -1 if no
+        location), ``fraction`` (0..1 along the street's line), ``snap_x``, ``snap_y`` (the
+        nearest point on the street), ``snap_m`` (distance to it, metres) and ``status``:
+        ``ok``, ``too_far_from_street`` (still reported with its distance, never used) or
+        ``no_location`` (a missing coordinate).
+
+    Notes
+    -----
+    The nearest street is exact (not approximate): each street is cut into straight pieces of
+    at most 40 m and the nearest piece is confirmed against a KD-tree bound.
+    """
+    s = _snap(graph, x, y, max_snap_m=max_snap_m)
+    return pd.DataFrame({"street": s.street, "fraction": s.fraction, "snap_x": s.snap_x,
+                         "snap_y": s.snap_y, "snap_m": s.snap_m,
+                         "status": pd.Series(s.status, dtype="str")})
+
+
+# --------------------------------------------------------------------------------------------
+# One-to-many shortest paths
+# --------------------------------------------------------------------------------------------
+
+
+def _partial(fraction: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+    """Seconds to travel ``fraction`` of an edge; 0 for no distance even where not allowed."""
+    with np.errstate(invalid="ignore"):
+        return np.where(fraction <= 0, 0.0, fraction * seconds)
+
+
+def _street_times(graph: StreetGraph, direction: Direction, street: np.ndarray):
+    """(p, q): the travel times toward the street's end / start in the solved direction.
+
+    ``to_origin`` solves on the reversed graph, so travelling toward the origin along the
+    street's own direction costs the forward time, and the other way the backward time.
+    """
+    fwd, bwd = graph._street_fwd_s[street], graph._street_bwd_s[street]
+    return (fwd, bwd) if direction == "to_origin" else (bwd, fwd)
+
+
+@dataclass(frozen=True)
+class _Solution:
+    direction: Direction
+    origins: _Snapped  # the usable origins only
+    origin_index: np.ndarray  # their positions in the caller's list
+    seconds: np.ndarray  # per node (n + k virtual origin nodes)
+    predecessors: np.ndarray
+    sources: np.ndarray
+
+
+def _solve(
+    graph: StreetGraph,
+    origins_xy,
+    *,
+    direction: Direction,
+    max_snap_m: float,
+    limit_s: float = np.inf,
+) -> tuple[_Solution, list[int]]:
+    """One Dijkstra run from virtual nodes placed where the origins meet their streets."""
+    xy = np.asarray(origins_xy, float)
+    if xy.ndim == 1:
+        xy = xy[None, :]
+    if xy.ndim != 2 or xy.shape[1] != 2 or not len(xy):
+        msg = f"origins must be one (x, y) pair or a list of them, got shape {xy.shape}"
+        raise InputError(msg)
+    snapped = _snap(graph, xy[:, 0], xy[:, 1], max_snap_m=max_snap_m)
+    usable = np.flatnonzero(snapped.ok)
+    too_far = [int(i) for i in np.flatnonzero(~snapped.ok)]
+    if not len(usable):
+        nearest = np.nanmin(snapped.snap_m) if np.isfinite(snapped.snap_m).any() else np.nan
+        where = "has no location" if np.isnan(nearest) else (
+            f"is {nearest:,.0f} m from the nearest street")
+        msg = (f"the origin {where} in {graph.source} (the limit is {max_snap_m:,.0f} m); "
+               f"no network times can be given")
+        raise InputError(msg)
+    origins = snapped.take(usable)
+    n, k = graph.n_nodes, len(usable)
+    base = graph._csr_reverse if direction == "to_origin" else graph._csr
+    a = graph._street_u[origins.street]
+    b = graph._street_v[origins.street]
+    p, q = _street_times(graph, direction, origins.street)
+    g = origins.fraction
+    w_a = _partial(g, p)  # virtual node -> a
+    w_b = _partial(1.0 - g, q)  # virtual node -> b
+    loop = a == b
+    w_a = np.where(loop, np.minimum(w_a, w_b), w_a)
+    rows_cols: list[np.ndarray] = []
+    rows_w: list[np.ndarray] = []
+    counts = np.zeros(k, np.int64)
+    for i in range(k):
+        cols, ws = [a[i]], [w_a[i]]
+        if not loop[i]:
+            cols.append(b[i])
+            ws.append(w_b[i])
+        keep = np.isfinite(ws)
+        rows_cols.append(np.asarray(cols, np.int32)[keep])
+        rows_w.append(np.asarray(ws, float)[keep])
+        counts[i] = keep.sum()
+    indptr = np.concatenate([base.indptr, base.indptr[-1] + np.cumsum(counts)]).astype(np.int32)
+    matrix = sparse.csr_matrix(
+        (np.concatenate([base.data, *rows_w]),
+         np.concatenate([base.indices, *rows_cols]).astype(np.int32), indptr),
+        shape=(n + k, n + k))
+    seconds, pred, sources = dijkstra(matrix, directed=True, indices=np.arange(n, n + k),
+                                      min_only=True, limit=limit_s, return_predecessors=True)
+    return _Solution(direction, origins, usable, seconds, pred, sources), too_far
+
+
+def _target_seconds(graph: StreetGraph, sol: _Solution, targets: _Snapped):
+    """Seconds per target (inf where unreachable), the origin used, and how (a, b, direct)."""
+    n = graph.n_nodes
+    s = np.where(targets.ok, targets.street, 0)
+    f = np.where(targets.ok, targets.fraction, 0.0)
+    a, b = graph._street_u[s], graph._street_v[s]
+    p, q = _street_times(graph, sol.direction, s)
+    via_a = _partial(f, q) + sol.seconds[a]
+    via_b = _partial(1.0 - f, p) + sol.seconds[b]
+    seconds = np.minimum(via_a, via_b)
+    how = np.where(via_a <= via_b, 0, 1)
+    origin = np.where(how == 0, sol.sources[a], sol.sources[b]) - n
+    for j, (street_j, g) in enumerate(zip(sol.origins.street, sol.origins.fraction,
+                                          strict=True)):
+        same = np.flatnonzero(targets.ok & (targets.street == street_j))
+        if not len(same):
+            continue
+        fj = f[same]
+        direct = np.where(fj <= g, _partial(g - fj, p[same]), _partial(fj - g, q[same]))
+        better = direct < seconds[same]
+        seconds[same[better]] = direct[better]
+        how[same[better]] = 2
+        origin[same[better]] = j
+    seconds = np.where(targets.ok, seconds, np.inf)
+    origin = np.where(np.isfinite(seconds), origin, -1)
+    return seconds, origin, how
+
+
+def travel_times(
+    graph: StreetGraph,
+    origin_xy,
+    targets_x,
+    targets_y,
+    *,
+    direction: Direction = "to_origin",
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+) -> pd.DataFrame:
+    """Network travel time between an origin (or the nearest of several) and many points.
+
+    Parameters
+    ----------
+    graph
+        The prepared street graph (its mode decides who travels: car or on foot).
+    origin_xy
+        One ``(x, y)`` (the school) or an array of shape ``(k, 2)`` (support addresses: each
+        target then gets the time to the nearest one).
+    targets_x, targets_y
+        Easting and northing arrays of the targets (candidates, grid-cell centres).
+    direction
+        ``"to_origin"`` (default): from each target to the origin, e.g. home to school in the
+        morning; ``"from_origin"``: from the origin to each target. They differ when driving
+        on one-way streets.
+    max_snap_m
+        Targets (and origins) further than this from every street get no time.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per target, in order: ``minutes`` (NaN unless ``ok``), ``snap_m``,
+        ``reachable`` (bool), ``status`` (``ok``, ``too_far_from_street``, ``unreachable``,
+        ``no_location``) and ``origin`` (position of the nearest origin, -1 if none).
+        ``attrs["origins_too_far"]`` lists origins that were further than ``max_snap_m``
+        from a street and so were not used.
+
+    Raises
+    ------
+    InputError
+        No origin is within ``max_snap_m`` of a street, or the arrays are malformed.
+
+    Notes
+    -----
+    One Dijkstra run (``scipy.sparse.csgraph``) from virtual nodes where the origins meet
+    their streets, on the reversed graph for ``to_origin``. Each point joins the network where
+    it meets the nearest street, and the part-edge to either end is timed at that edge's
+    speed; the straight ``snap_m`` from the point to the street is not added. Coordinates in
+    EPSG:27700 metres.
+    """
+    direction = _check_direction(direction)
+    sol, too_far = _solve(graph, origin_xy, direction=direction, max_snap_m=max_snap_m)
+    targets = _snap(graph, targets_x, targets_y, max_snap_m=max_snap_m)
+    seconds, origin, _ = _target_seconds(graph, sol, targets)
+    reachable = np.isfinite(seconds)
+    status = np.where(targets.ok & ~reachable, "unreachable", targets.status)
+    out = pd.DataFrame({
+        "minutes": np.where(reachable, seconds / 60.0, np.nan),
+        "snap_m": targets.snap_m,
+        "reachable": reachable,
+        "status": pd.Series(status, dtype="str"),
+        "origin": np.where(origin >= 0, sol.origin_index[np.maximum(origin, 0)], -1),
+    })
+    out.attrs["origins_too_far"] = too_far
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Reachable areas
+# --------------------------------------------------------------------------------------------
+
+
+def isochrones(
+    graph: StreetGraph,
+    origin_xy,
+    minutes: Sequence[float],
+    *,
+    direction: Direction = "to_origin",
+    buffer_m: float = 50.0,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+) -> gpd.GeoDataFrame:
+    """The areas within each number of ``minutes`` of the origin, following the streets.
+
+    Parameters
+    ----------
+    graph, origin_xy, direction, max_snap_m
+        As for :func:`travel_times` (``to_origin``: every place from which the origin can be
+        reached within the time).
+    minutes
+        The limits, e.g. ``[10, 20, 30]``; one shortest-path run serves them all.
+    buffer_m
+        How far either side of a reachable street counts as reached (homes face streets).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``minutes`` and ``geometry`` (Polygon or MultiPolygon, EPSG:27700), one row per limit
+        in the order given.
+
+    Notes
+    -----
+    Each area is the union of the reachable parts of the streets buffered by ``buffer_m``:
+    a street reached part of the way is cut at the exact fraction the time allows, so the
+    shape follows the network (it is not a convex hull and has holes where streets do not go).
+    """
+    direction = _check_direction(direction)
+    limits = [float(m) for m in minutes]
+    if not limits or not all(m >= 0 for m in limits):
+        msg = f"minutes must be a list of limits of 0 or more, got {list(minutes)!r}"
+        raise InputError(msg)
+    if not buffer_m > 0:
+        msg = f"buffer_m must be more than 0 metres, got {buffer_m!r}"
+        raise InputError(msg)
+    sol, _ = _solve(graph, origin_xy, direction=direction, max_snap_m=max_snap_m,
+                    limit_s=max(limits) * 60.0)
+    shapes = [_reachable_area(graph, sol, m * 60.0, buffer_m) for m in limits]
+    return gpd.GeoDataFrame({"minutes": limits}, geometry=shapes, crs=BNG)
+
+
+def isochrone(
+    graph: StreetGraph,
+    origin_xy,
+    minutes: float,
+    *,
+    direction: Direction = "to_origin",
+    buffer_m: float = 50.0,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+) -> shapely.Geometry:
+    """The area within ``minutes`` of the origin (one limit of :func:`isochrones`)."""
+    frame = isochrones(graph, origin_xy, [minutes], direction=direction, buffer_m=buffer_m,
+                       max_snap_m=max_snap_m)
+    return frame.geometry.iloc[0]
+
+
+def _reachable_area(graph: StreetGraph, sol: _Solution, limit_s: float, buffer_m: float):
+    """Buffered union of the reachable stretches of every street."""
+    streets = np.arange(graph.n_streets)
+    a, b = graph._street_u, graph._street_v
+    p, q = _street_times(graph, sol.direction, streets)
+    left_a = limit_s - sol.seconds[a]
+    left_b = limit_s - sol.seconds[b]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # reached from end a: fractions [0, hi_a]; from end b: [lo_b, 1]
+        hi_a = np.where(left_a >= 0, np.where(q > 0, left_a / q, np.inf), -1.0)
+        lo_b = np.where(left_b >= 0, np.where(p > 0, 1.0 - left_b / p, -np.inf), 2.0)
+    hi_a = np.nan_to_num(hi_a, nan=0.0)
+    lo_b = np.nan_to_num(lo_b, nan=1.0)
+    full = (hi_a >= 1) | (lo_b <= 0) | (hi_a >= lo_b)
+    pieces: list[tuple[int, float, float]] = []
+    for i in np.flatnonzero(~full & (hi_a > 0)):
+        pieces.append((int(i), 0.0, float(hi_a[i])))
+    for i in np.flatnonzero(~full & (lo_b < 1)):
+        pieces.append((int(i), float(lo_b[i]), 1.0))
+    po, qo = _street_times(graph, sol.direction, sol.origins.street)
+    for s, g, ps, qs in zip(sol.origins.street, sol.origins.fraction, po, qo, strict=True):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lo = g - (limit_s / ps if ps > 0 else np.inf)
+            hi = g + (limit_s / qs if qs > 0 else np.inf)
+        pieces.append((int(s), max(0.0, float(lo)), min(1.0, float(hi))))
+    lines = list(graph._street_geom[full])
+    for s, lo, hi in pieces:
+        length = graph._street_len_m[s]
+        if (hi - lo) * length > 1e-6:
+            lines.append(ops.substring(graph._street_geom[s], lo * length, hi * length))
+    starts = shapely.points(sol.origins.snap_x, sol.origins.snap_y)
+    return shapely.union_all(shapely.buffer(np.asarray([*lines, *starts], dtype=object),
+                                            buffer_m, quad_segs=4))
+
+
+# --------------------------------------------------------------------------------------------
+# Routes and the zones they cross
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    """One fastest route (EPSG:27700).
+
+    ``geometry`` runs along the streets from where the start meets its street to where the
+    end meets its street (the straight snaps are not part of it); ``minutes`` and
+    ``length_m`` are its travel time and length.
+    """
+
+    geometry: shapely.LineString
+    minutes: float
+    length_m: float
+
+
+def _coords_between(geom: shapely.LineString, length: float, f0: float, f1: float) -> np.ndarray:
+    """Coordinates along ``geom`` from fraction ``f0`` to ``f1`` (reversed if f1 < f0)."""
+    if abs(f1 - f0) * length <= 1e-9:
+        return shapely.get_coordinates(shapely.line_interpolate_point(geom, f0, normalized=True))
+    return shapely.get_coordinates(ops.substring(geom, f0 * length, f1 * length))
+
+
+def _edge_coords(graph: StreetGraph, u: int, v: int) -> np.ndarray:
+    """Coordinates of the fastest edge from node ``u`` to node ``v``, in travel order."""
+    row = slice(graph._csr.indptr[u], graph._csr.indptr[u + 1])
+    entry = row.start + int(np.flatnonzero(graph._csr.indices[row] == v)[0])
+    street = graph._csr_street[entry]
+    coords = shapely.get_coordinates(graph._street_geom[street])
+    return coords if graph._csr_forward[entry] else coords[::-1]
+
+
+def _entry_fraction(graph: StreetGraph, sol: _Solution, origin: int, entry: int) -> float:
+    """0.0 if the route joins the origin's street at its start node, 1.0 at its end node."""
+    s = sol.origins.street[origin : origin + 1]
+    if graph._street_u[s[0]] != graph._street_v[s[0]]:
+        return 0.0 if entry == graph._street_u[s[0]] else 1.0
+    # a loop: both ends are the same node, so take the cheaper way round (as _solve did)
+    g = sol.origins.fraction[origin : origin + 1]
+    p, q = _street_times(graph, sol.direction, s)
+    return 0.0 if _partial(g, p)[0] <= _partial(1.0 - g, q)[0] else 1.0
+
+
+def _route_geometry(graph: StreetGraph, sol: _Solution, targets: _Snapped, i: int,
+                    how: int, origin: int) -> shapely.LineString:
+    """Rebuild the route of target ``i`` from the shortest-path tree's predecessors.
+
+    Parts are built in the ``to_origin`` order (target, nodes, origin) and reversed as a
+    whole for ``from_origin``.
+    """
+    s, f = int(targets.street[i]), float(targets.fraction[i])
+    s_o, g = int(sol.origins.street[origin]), float(sol.origins.fraction[origin])
+    geom, length = graph._street_geom[s], graph._street_len_m[s]
+    geom_o, length_o = graph._street_geom[s_o], graph._street_len_m[s_o]
+    to_origin = sol.direction == "to_origin"
+    if how == 2:  # on the origin's own street
+        parts = [_coords_between(geom, length, f, g)]
+    else:
+        end = int(graph._street_u[s] if how == 0 else graph._street_v[s])
+        chain = [end]  # follows the tree toward the origin's virtual node
+        while 0 <= sol.predecessors[chain[-1]] < graph.n_nodes:
+            chain.append(int(sol.predecessors[chain[-1]]))
+        nodes = chain if to_origin else chain[::-1]
+        edges = [_edge_coords(graph, u, v) for u, v in itertools.pairwise(nodes)]
+        if not to_origin:
+            edges = [c[::-1] for c in edges[::-1]]
+        entry_f = _entry_fraction(graph, sol, origin, chain[-1])
+        parts = [_coords_between(geom, length, f, 0.0 if how == 0 else 1.0), *edges,
+                 _coords_between(geom_o, length_o, entry_f, g)]
+    coords = np.concatenate(parts)
+    return _linestring(coords if to_origin else coords[::-1])
+
+
+def _linestring(coords: np.ndarray) -> shapely.LineString:
+    keep = np.ones(len(coords), bool)
+    keep[1:] = np.any(np.diff(coords, axis=0) != 0, axis=1)
+    coords = coords[keep]
+    if len(coords) == 1:
+        coords = np.vstack([coords, coords])
+    return shapely.LineString(coords)
+
+
+def route(
+    graph: StreetGraph,
+    from_xy,
+    to_xy,
+    *,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+) -> Route:
+    """The fastest route from one point to another.
+
+    Raises
+    ------
+    InputError
+        Either point is further than ``max_snap_m`` from a street, or no route exists (e.g.
+        one-way streets at the edge of the extract).
+    """
+    sol, _ = _solve(graph, to_xy, direction="to_origin", max_snap_m=max_snap_m)
+    start = _snap(graph, [from_xy[0]], [from_xy[1]], max_snap_m=max_snap_m)
+    if not start.ok[0]:
+        msg = (f"the start is {start.snap_m[0]:,.0f} m from the nearest street in "
+               f"{graph.source} (the limit is {max_snap_m:,.0f} m)")
+        raise InputError(msg)
+    seconds, origin, how = _target_seconds(graph, sol, start)
+    if not np.isfinite(seconds[0]):
+        msg = f"no {graph.mode} route between these points in {graph.source}"
+        raise InputError(msg)
+    line = _route_geometry(graph, sol, start, 0, int(how[0]), int(origin[0]))
+    return Route(line, float(seconds[0] / 60.0), float(line.length))
+
+
+def route_crossings(route_line: shapely.Geometry, zones: gpd.GeoDataFrame) -> pd.DataFrame:
+    """How far a route runs through each zone it crosses.
+
+    Parameters
+    ----------
+    route_line
+        A route (EPSG:27700), e.g. :attr:`Route.geometry`.
+    zones
+        Polygons with a ``zone_id`` column (and ``kind``, ``reason`` if present), any CRS.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``zone_id``, ``kind``, ``reason``, ``crossing_m`` (metres of the route inside the
+        zone, its boundary included), longest first; only zones the route enters.
+    """
+    columns = ["zone_id", "kind", "reason", "crossing_m"]
+    if "zone_id" not in zones.columns:
+        msg = f"zones need a 'zone_id' column, got {list(zones.columns)}"
+        raise InputError(msg)
+    if zones.empty or route_line is None or route_line.is_empty:
+        return pd.DataFrame({c: pd.Series(dtype=float if c == "crossing_m" else "str")
+                             for c in columns})
+    zones = to_bng(zones) if zones.crs is not None else zones
+    hits = zones.sindex.query(route_line, predicate="intersects")
+    hit = zones.iloc[np.sort(hits)]
+    lengths = shapely.length(shapely.intersection(route_line, hit.geometry.to_numpy()))
+    out = pd.DataFrame({
+        "zone_id": hit["zone_id"].astype("str").to_numpy(),
+        "kind": (hit["kind"] if "kind" in hit else pd.Series("", index=hit.index))
+        .astype("str").to_numpy(),
+        "reason": (hit["reason"] if "reason" in hit else pd.Series("", index=hit.index))
+        .astype("str").to_numpy(),
+        "crossing_m": lengths,
+    })
+    out = out[out["crossing_m"] > 0]
+    return out.sort_values("crossing_m", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def check_routes(
+    graph: StreetGraph,
+    school_xy,
+    candidates: gpd.GeoDataFrame,
+    zones: gpd.GeoDataFrame | None,
+    *,
+    top_n: int = 10,
+    id_column: str = "candidate_id",
+    direction: Direction = "to_origin",
+    zone_kinds: Sequence[str] = ("exclusion", "no_go"),
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+) -> gpd.GeoDataFrame:
+    """The fastest school route of each top candidate, and the zones it runs through.
+
+    Parameters
+    ----------
+    graph
+        The prepared street graph.
+    school_xy
+        The school, ``(x, y)`` in EPSG:27700.
+    candidates
+        Candidate points, best first; the first ``top_n`` rows are checked.
+    zones
+        The case's zones (``zone_id``, ``kind``, ``reason``); only kinds in ``zone_kinds``
+        count. Filter by ``applies_to`` before calling when a route is one person's.
+    direction
+        ``"to_origin"`` (default): home to school; ``"from_origin"``: school to home.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Per candidate (EPSG:27700): ``id_column``, ``status`` (as :func:`travel_times`),
+        ``minutes``, ``length_m``, ``crossing_m`` (metres inside the zones, summed),
+        ``zone_ids`` and ``zone_reasons`` (``; ``-joined, longest crossing first),
+        ``crosses_zone`` (bool: the flag a policy may treat as a hard limit) and ``geometry``
+        (the route; None without one).
+
+    Notes
+    -----
+    One shortest-path run with predecessors serves every candidate.
+    """
+    direction = _check_direction(direction)
+    top = to_bng(candidates).head(int(top_n))
+    if id_column not in top.columns:
+        msg = f"candidates need a {id_column!r} column, got {list(candidates.columns)}"
+        raise InputError(msg)
+    if zones is not None and not zones.empty:
+        if "kind" in zones.columns:
+            zones = zones[zones["kind"].isin(list(zone_kinds))]
+    else:
+        zones = None
+    sol, _ = _solve(graph, school_xy, direction=direction, max_snap_m=max_snap_m)
+    targets = _snap(graph, top.geometry.x.to_numpy(), top.geometry.y.to_numpy(),
+                    max_snap_m=max_snap_m)
+    seconds, origin, how = _target_seconds(graph, sol, targets)
+    rows = []
+    for i in range(len(top)):
+        row = {id_column: top[id_column].iloc[i], "status": targets.status[i],
+               "minutes": np.nan, "length_m": np.nan, "crossing_m": 0.0, "zone_ids": "",
+               "zone_reasons": "", "crosses_zone": False, "geometry": None}
+        if targets.ok[i] and not np.isfinite(seconds[i]):
+            row["status"] = "unreachable"
+        if row["status"] == "ok":
+            line = _route_geometry(graph, sol, targets, i, int(how[i]), int(origin[i]))
+            row.update(minutes=float(seconds[i] / 60.0), length_m=float(line.length),
+                       geometry=line)
+            if zones is not None:
+                crossed = route_crossings(line, zones)
+                row.update(crossing_m=float(crossed["crossing_m"].sum()),
+                           zone_ids="; ".join(crossed["zone_id"]),
+                           zone_reasons="; ".join(crossed["reason"]),
+                           crosses_zone=bool(len(crossed)))
+        rows.append(row)
+    columns = [id_column, "status", "minutes", "length_m", "crossing_m", "zone_ids",
+               "zone_reasons", "crosses_zone", "geometry"]
+    return gpd.GeoDataFrame(pd.DataFrame(rows, columns=columns), geometry="geometry", crs=BNG)
