@@ -21,28 +21,19 @@ Notes
 -----
 Every coordinate, length and geometry here is in British National Grid (EPSG:27700), metres.
 Edge ``length`` is osmnx's great-circle length in metres; ``travel_time`` is in seconds;
-results are in minutes. Map data: (c) OpenStreetMap contributors, ODbL 1.0.
+results are in minutes. A point part-way along an edge is timed pro rata to its map length
+(graphs keep a node wherever the speed changes, so an edge has one speed). Map data:
+(c) OpenStreetMap contributors, ODbL 1.0.
 """
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import hashlib
 import itertools
-import json
-import logging
-import math
 import os
-import tempfile
-import xml.sax
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
-from types import MappingProxyType
 from typing import Literal, get_args
-from xml.etree.ElementTree import ParseError
 
 import geopandas as gpd
 import networkx as nx
@@ -50,175 +41,41 @@ import numpy as np
 import osmnx as ox
 import pandas as pd
 import shapely
-from osmnx._errors import InsufficientResponseError
 from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import KDTree
 from shapely import ops
 
+from geo import _street_files as files
+from geo._street_files import Progress, configure_osmnx
+from geo._street_rules import (
+    DENIED_ACCESS,
+    DRIVE_SPEEDS_KPH,
+    MODE_RULES,
+    WALK_SPEED_KPH,
+    Mode,
+    ModeRule,
+    check_mode,
+    speed_table,
+    tag_value,
+    way_allowed,
+)
 from geo.crs import BNG, bng_to_wgs84, is_bng, to_bng
 from geo.errors import GeoError, InputError
 from geo.settings import Settings
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "DEFAULT_MAX_SNAP_M", "DENIED_ACCESS", "DRIVE_SPEEDS_KPH", "MODE_RULES", "WALK_SPEED_KPH",
+    "Direction", "Mode", "ModeRule", "Route", "StreetGraph", "check_routes", "configure_osmnx",
+    "fetch_graph", "isochrone", "isochrones", "load_graph", "route", "route_crossings",
+    "save_graph", "snap", "speed_table", "travel_times", "way_allowed",
+]
 
-Mode = Literal["drive", "walk"]
 Direction = Literal["to_origin", "from_origin"]
-Progress = Callable[[float, str], None]
-
-_MODES: tuple[str, ...] = get_args(Mode)
 _DIRECTIONS: tuple[str, ...] = get_args(Direction)
 
 #: Default maximum distance (metres) from a point to the street it is snapped to.
 DEFAULT_MAX_SNAP_M = 250.0
-
-#: Bump when the preparation rules change, so cached graphs are rebuilt.
-_PREP_VERSION = 1
-
-
-# --------------------------------------------------------------------------------------------
-# Which ways each mode uses, and how fast
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModeRule:
-    """Which OpenStreetMap ways a mode keeps.
-
-    A way is kept when its ``highway`` value is in ``highways``, it is not an area
-    (``area=yes``), its ``service`` value is not in ``excluded_service``, and the most specific
-    access tag present, looked up in the order of ``access_keys``, is not in
-    :data:`DENIED_ACCESS`. One-way streets (``oneway=yes/-1``, roundabouts) are one-way when
-    ``two_way`` is false; walkers use every way in both directions.
-    """
-
-    highways: frozenset[str]
-    access_keys: tuple[str, ...]
-    excluded_service: frozenset[str]
-    two_way: bool
-
-
-#: Access values that shut a way to the mode (``access``, ``foot``, ``motor_vehicle``, ...).
-DENIED_ACCESS = frozenset({"no", "private", "agricultural", "forestry", "emergency", "delivery"})
-
-_ROADS = frozenset({
-    "trunk", "trunk_link", "primary", "primary_link", "secondary", "secondary_link",
-    "tertiary", "tertiary_link", "unclassified", "residential", "living_street", "service",
-    "road",
-})
-
-#: The explicit table of what each mode keeps (see :class:`ModeRule`; README "Street networks").
-MODE_RULES: Mapping[str, ModeRule] = MappingProxyType({
-    "drive": ModeRule(
-        highways=_ROADS | {"motorway", "motorway_link"},
-        access_keys=("motorcar", "motor_vehicle", "vehicle", "access"),
-        # as osmnx's "drive_service" network: no car parks, driveways, alleys, private ways
-        excluded_service=frozenset({"alley", "driveway", "emergency_access", "parking",
-                                    "parking_aisle", "private"}),
-        two_way=False,
-    ),
-    "walk": ModeRule(
-        # never motorways (walking on them is unlawful); every other road unless foot=no
-        highways=_ROADS | {"footway", "path", "pedestrian", "steps", "cycleway", "bridleway",
-                           "track"},
-        access_keys=("foot", "access"),
-        excluded_service=frozenset({"private"}),
-        two_way=True,
-    ),
-})
-
-#: Free-flow car speeds (km/h) for ways with no usable ``maxspeed`` tag: the UK limit usual
-#: for each road type in towns. A tagged ``maxspeed`` (``30 mph`` is converted) wins.
-DRIVE_SPEEDS_KPH: Mapping[str, float] = MappingProxyType({
-    "motorway": 112.0, "motorway_link": 64.0,
-    "trunk": 64.0, "trunk_link": 48.0,
-    "primary": 48.0, "primary_link": 40.0,
-    "secondary": 48.0, "secondary_link": 40.0,
-    "tertiary": 48.0, "tertiary_link": 40.0,
-    "unclassified": 40.0, "residential": 32.0, "road": 32.0,
-    "living_street": 16.0, "service": 16.0,
-})
-
-#: Walking speed (km/h) on every way, whatever its ``maxspeed``.
-WALK_SPEED_KPH = 4.8
-
-#: OSM way tags the rules read; osmnx keeps only the tags in ``settings.useful_tags_way``.
-_WAY_TAGS = ("access", "area", "foot", "highway", "junction", "maxspeed", "motor_vehicle",
-             "motorcar", "name", "oneway", "ref", "service", "vehicle")
-
-
-def _tag(value: object) -> str | None:
-    """A tag value in lower case (first of a list or of ``a;b``), None when absent."""
-    if isinstance(value, list):
-        value = value[0] if value else None
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return str(value).split(";")[0].strip().lower()
-
-
-def way_allowed(tags: Mapping[str, object], mode: Mode) -> bool:
-    """Whether a way with these OSM tags is used by ``mode`` (see :data:`MODE_RULES`).
-
-    >>> way_allowed({"highway": "residential"}, "drive")
-    True
-    >>> way_allowed({"highway": "trunk", "foot": "no"}, "walk")
-    False
-    >>> way_allowed({"highway": "service", "access": "no", "motor_vehicle": "yes"}, "drive")
-    True
-    """
-    rule = MODE_RULES[_check_mode(mode)]
-    if _tag(tags.get("highway")) not in rule.highways:
-        return False
-    if _tag(tags.get("area")) == "yes" or _tag(tags.get("service")) in rule.excluded_service:
-        return False
-    for key in rule.access_keys:
-        value = _tag(tags.get(key))
-        if value is not None:
-            return value not in DENIED_ACCESS
-    return True
-
-
-def speed_table(mode: Mode, speeds_kph: Mapping[str, float] | None = None) -> dict[str, float]:
-    """The speed (km/h) per ``highway`` type for ``mode``, with a policy's overrides applied.
-
-    Parameters
-    ----------
-    mode
-        ``"drive"`` starts from :data:`DRIVE_SPEEDS_KPH`; ``"walk"`` gives every way
-        :data:`WALK_SPEED_KPH`.
-    speeds_kph
-        Overrides by highway type, e.g. ``{"residential": 25}`` or, walking,
-        ``{"steps": 2.4}``. Keys must be highway types the mode uses.
-
-    Returns
-    -------
-    dict
-        Highway type to km/h, sorted by type.
-    """
-    rule = MODE_RULES[_check_mode(mode)]
-    table = dict(DRIVE_SPEEDS_KPH) if mode == "drive" else dict.fromkeys(
-        rule.highways, WALK_SPEED_KPH)
-    for key, value in (speeds_kph or {}).items():
-        if key not in rule.highways:
-            msg = (f"speed given for {key!r}, which is not a highway type used when the mode "
-                   f"is {mode!r}; expected one of {', '.join(sorted(rule.highways))}")
-            raise InputError(msg)
-        try:
-            speed = float(value)
-        except (TypeError, ValueError):
-            speed = math.nan
-        if not 0 < speed <= 200:
-            msg = f"speed for {key!r} must be more than 0 and at most 200 km/h, got {value!r}"
-            raise InputError(msg)
-        table[key] = speed
-    return dict(sorted(table.items()))
-
-
-def _check_mode(mode: object) -> Mode:
-    if mode not in _MODES:
-        msg = f"mode must be one of {', '.join(map(repr, _MODES))}, got {mode!r}"
-        raise InputError(msg)
-    return mode  # type: ignore[return-value]
 
 
 def _check_direction(direction: object) -> Direction:
@@ -226,33 +83,6 @@ def _check_direction(direction: object) -> Direction:
         msg = f"direction must be one of {', '.join(map(repr, _DIRECTIONS))}, got {direction!r}"
         raise InputError(msg)
     return direction  # type: ignore[return-value]
-
-
-# --------------------------------------------------------------------------------------------
-# osmnx start-up configuration
-# --------------------------------------------------------------------------------------------
-
-
-@cache
-def _keep_way_tags() -> None:
-    """Make osmnx keep the access tags the mode rules read (once per process)."""
-    ox.settings.useful_tags_way = sorted(set(ox.settings.useful_tags_way) | set(_WAY_TAGS))
-
-
-@cache
-def configure_osmnx(settings: Settings) -> None:
-    """Start-up configuration of osmnx's process-wide settings; runs once per ``settings``.
-
-    Call it once when the app or the command starts. It makes osmnx keep the access tags
-    the mode rules need (``foot``, ``motor_vehicle``, ...; :func:`load_graph` also ensures
-    this on first use), keeps osmnx's log off the console, and points osmnx's HTTP cache at
-    ``settings.data_dir / "osmnx-cache"`` (used only by :func:`fetch_graph`, only when
-    downloading is allowed). The same values serve every user; nothing is set per call.
-    """
-    _keep_way_tags()
-    ox.settings.log_console = False
-    ox.settings.use_cache = True
-    ox.settings.cache_folder = str(settings.data_dir / "osmnx-cache")
 
 
 # --------------------------------------------------------------------------------------------
@@ -283,7 +113,7 @@ class StreetGraph:
     n_nodes, n_edges, n_streets
         Graph nodes, directed edges, and streets (an edge and its reverse count once).
     length_km
-        Total length of the streets.
+        Total length of the streets, measured on the map (EPSG:27700).
     bounds
         ``(x_min, y_min, x_max, y_max)`` of the nodes, metres.
 
@@ -305,7 +135,7 @@ class StreetGraph:
         piece_m: float = 40.0,
     ) -> None:
         self.G = G
-        self.mode = _check_mode(mode)
+        self.mode = check_mode(mode)
         self.source = source or str(G.graph.get("safeplan_source", "street graph"))
         self.speeds_kph = dict(speeds_kph or {})
         self._coverage: dict[float, shapely.Geometry] = {}
@@ -343,7 +173,7 @@ class StreetGraph:
             v[k] = index[b]
             seconds[k] = data.get("travel_time", np.nan)
             geoms[k] = data.get("geometry")
-            highway[k] = _tag(data.get("highway"))
+            highway[k] = tag_value(data.get("highway"))
         if not (np.isfinite(seconds) & (seconds >= 0)).all():
             msg = f"{self.source}: some edges have no travel time"
             raise InputError(msg)
@@ -522,38 +352,38 @@ def load_graph(
     (lengths and travel times summed) and projected to EPSG:27700.
     """
     path = Path(path)
-    mode = _check_mode(mode)
+    mode = check_mode(mode)
     speeds = speed_table(mode, speeds_kph)
-    report = progress or _no_progress
-    kind = _file_kind(path)
-    _check_file(path, root="graphml" if kind == "graphml" else "osm")
+    report = progress or files.no_progress
+    kind = files.file_kind(path)
+    files.check_file(path, root="graphml" if kind == "graphml" else "osm")
     if kind == "graphml":
         report(0.1, f"reading {path.name}")
-        G = _read_graphml(path, mode=mode, speeds=speeds)
+        G = files.read_graphml(path, mode=mode, speeds=speeds)
         report(0.8, "indexing the streets")
         graph = StreetGraph(G, mode=mode, source=path.name, speeds_kph=speeds)
         report(1.0, "ready")
         return graph
     report(0.0, f"hashing {path.name}")
-    digest = _sha256(path)
+    digest = files.sha256(path)
     cache_file = None
     if use_cache:
         folder = Path(cache_dir) if cache_dir is not None else (
             Settings.from_env().data_dir / "graphs")
-        cache_file = folder / _cache_name(digest, mode, speeds)
-        G = _read_cached(cache_file)
+        cache_file = folder / files.cache_name(digest, mode, speeds)
+        G = files.read_cached(cache_file)
         if G is not None:
             report(0.8, "indexing the streets (prepared graph from the cache)")
             graph = StreetGraph(G, mode=mode, source=path.name, speeds_kph=speeds)
             report(1.0, "ready")
             return graph
     report(0.05, f"reading {path.name}")
-    G = _read_osm_xml(path, mode=mode)
-    G = _prepare(G, mode=mode, speeds=speeds, source=path.name, progress=report)
+    G = files.read_osm_xml(path, mode=mode)
+    G = files.prepare(G, mode=mode, speeds=speeds, source=path.name, progress=report)
     G.graph["safeplan_source_sha256"] = digest
     if cache_file is not None:
         report(0.85, "saving the prepared graph")
-        _write_cache(G, cache_file)
+        files.write_cache(G, cache_file)
     report(0.9, "indexing the streets")
     graph = StreetGraph(G, mode=mode, source=path.name, speeds_kph=speeds)
     report(1.0, "ready")
@@ -600,7 +430,7 @@ def fetch_graph(
     ``settings.data_dir / "osmnx-cache"`` (see :func:`configure_osmnx`), then the same
     preparation as :func:`load_graph`.
     """
-    mode = _check_mode(mode)
+    mode = check_mode(mode)
     speeds = speed_table(mode, speeds_kph)
     if not settings.allow_osm_download:
         msg = ("downloading a street graph is turned off: it would send the study area to a "
@@ -620,213 +450,11 @@ def fetch_graph(
             network_type="drive_service" if mode == "drive" else "walk",
             simplify=False, retain_all=True,
         )
-    except Exception as e:  # any failure of the download is reported as one
+    except (OSError, ValueError) as e:  # requests' errors are OSErrors; osmnx's ValueErrors
         msg = f"downloading the street graph failed: {type(e).__name__}"
         raise GeoError(msg) from e
-    G = _prepare(G, mode=mode, speeds=speeds, source=source, progress=_no_progress)
+    G = files.prepare(G, mode=mode, speeds=speeds, source=source, progress=files.no_progress)
     return StreetGraph(G, mode=mode, source=source, speeds_kph=speeds)
-
-
-def _no_progress(fraction: float, message: str) -> None:
-    """The default progress callback: does nothing."""
-
-
-def _file_kind(path: Path) -> Literal["osm", "graphml"]:
-    suffixes = [s.lower() for s in path.suffixes[-2:]]
-    last = suffixes[-1] if suffixes else ""
-    if last == ".graphml":
-        return "graphml"
-    if last in {".osm", ".xml"} or (last in {".gz", ".bz2"} and len(suffixes) == 2
-                                     and suffixes[0] in {".osm", ".xml"}):
-        return "osm"
-    msg = (f"{path.name}: a street graph must be an OpenStreetMap XML file (.osm, .xml, "
-           f"optionally .gz or .bz2) or a GraphML file (.graphml)")
-    raise InputError(msg)
-
-
-def _open_text(path: Path):
-    if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rb")
-    if path.suffix.lower() == ".bz2":
-        return bz2.open(path, "rb")
-    return path.open("rb")
-
-
-def _check_file(path: Path, *, root: str) -> None:
-    """Refuse a missing or empty file, one that is not ``<root>`` XML, or one with a DTD."""
-    if not path.is_file():
-        msg = f"{path.name}: no such file"
-        raise InputError(msg)
-    try:
-        with _open_text(path) as f:
-            head = f.read(65536)
-    except (OSError, EOFError) as e:
-        msg = f"{path.name}: cannot be read ({e.strerror or type(e).__name__})"
-        raise InputError(msg) from None
-    if not head.strip():
-        msg = f"{path.name}: the file is empty"
-        raise InputError(msg)
-    at = head.find(b"<" + root.encode())
-    if at < 0:
-        kind = "an OpenStreetMap XML" if root == "osm" else "a GraphML"
-        msg = f"{path.name}: not {kind} file (no <{root}> element at its start)"
-        raise InputError(msg)
-    if b"<!DOCTYPE" in head[:at].upper() or b"<!ENTITY" in head[:at].upper():
-        msg = f"{path.name}: XML with a DTD or entities is refused"
-        raise InputError(msg)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _cache_name(digest: str, mode: Mode, speeds: Mapping[str, float]) -> str:
-    speeds_digest = hashlib.sha256(json.dumps(speeds, sort_keys=True).encode()).hexdigest()
-    return f"{digest[:32]}-{mode}-{speeds_digest[:12]}-v{_PREP_VERSION}.graphml"
-
-
-def _read_cached(cache_file: Path) -> nx.MultiDiGraph | None:
-    if not cache_file.is_file():
-        return None
-    try:
-        return ox.load_graphml(cache_file)
-    except Exception:  # a damaged cache is rebuilt, never fatal
-        log.warning("ignoring unreadable cached street graph %s", cache_file.name)
-        return None
-
-
-def _write_cache(G: nx.MultiDiGraph, cache_file: Path) -> None:
-    """Write atomically (a temporary file, then a rename); a failure only loses the cache."""
-    try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_file.parent, suffix=".graphml.tmp")
-        os.close(fd)
-        try:
-            ox.save_graphml(G, tmp)
-            os.replace(tmp, cache_file)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-    except OSError as e:
-        log.warning("could not cache the street graph in %s: %s", cache_file.parent, e)
-
-
-def _read_osm_xml(path: Path, *, mode: Mode) -> nx.MultiDiGraph:
-    _keep_way_tags()
-    try:
-        return ox.graph_from_xml(path, bidirectional=MODE_RULES[mode].two_way,
-                                 simplify=False, retain_all=True)
-    except xml.sax.SAXParseException as e:
-        reason = f"line {e.getLineNumber()}: {e.getMessage()}"
-    except ParseError as e:
-        reason = f"line {e.position[0]}: not well-formed XML"
-    except UnicodeDecodeError:
-        reason = "not UTF-8 text"
-    except InsufficientResponseError:
-        reason = "it holds no nodes or ways"
-    except (OSError, EOFError) as e:
-        reason = getattr(e, "strerror", None) or "cannot be read"
-    except (ValueError, KeyError) as e:
-        reason = str(e) or type(e).__name__
-    msg = f"{path.name}: not a usable OpenStreetMap XML file ({reason})"
-    raise InputError(msg)
-
-
-def _read_graphml(path: Path, *, mode: Mode, speeds: Mapping[str, float]) -> nx.MultiDiGraph:
-    try:
-        G = ox.load_graphml(path)
-    except Exception as e:  # any parse failure means an unusable file
-        msg = f"{path.name}: not a usable GraphML street graph ({type(e).__name__})"
-        raise InputError(msg) from None
-    made_for = G.graph.get("safeplan_mode")
-    if made_for is not None and made_for != mode:
-        msg = (f"{path.name} was prepared for mode {made_for!r}, not {mode!r}; load the "
-               f"OpenStreetMap file for {mode!r}")
-        raise InputError(msg)
-    same_speeds = G.graph.get("safeplan_speeds_kph") == json.dumps(speeds, sort_keys=True)
-    if made_for == mode and same_speeds and is_bng(G.graph.get("crs")):
-        return G
-    try:
-        _filter_ways(G, mode)
-        if MODE_RULES[mode].two_way:
-            _add_reverse_edges(G)
-        G = ox.truncate.largest_component(G, strongly=False)
-        _add_speeds(G, mode=mode, speeds=speeds)
-        ox.routing.add_edge_travel_times(G)
-        if not is_bng(G.graph.get("crs")):
-            G = ox.project_graph(G, to_crs=BNG)
-    except (ValueError, KeyError) as e:
-        msg = f"{path.name}: not a usable GraphML street graph ({e})"
-        raise InputError(msg) from None
-    _stamp(G, mode=mode, speeds=speeds, source=path.name)
-    return G
-
-
-def _filter_ways(G: nx.MultiDiGraph, mode: Mode) -> None:
-    """Drop the edges ``mode`` may not use, then the nodes left without edges (in place)."""
-    drop = [(u, v, k) for u, v, k, data in G.edges(keys=True, data=True)
-            if not way_allowed(data, mode)]
-    G.remove_edges_from(drop)
-    G.remove_nodes_from([n for n, degree in G.degree() if degree == 0])
-
-
-def _add_reverse_edges(G: nx.MultiDiGraph) -> None:
-    """Walkers use every way both ways: add the missing reverse of each edge (in place)."""
-    pairs = {(u, v) for u, v in G.edges()}
-    for u, v, data in list(G.edges(data=True)):
-        if (v, u) not in pairs:
-            reverse = dict(data)
-            if "geometry" in reverse:
-                reverse["geometry"] = shapely.reverse(reverse["geometry"])
-            G.add_edge(v, u, **reverse)
-
-
-def _add_speeds(G: nx.MultiDiGraph, *, mode: Mode, speeds: Mapping[str, float]) -> None:
-    if mode == "drive":
-        ox.routing.add_edge_speeds(G, hwy_speeds=dict(speeds),
-                                   fallback=DRIVE_SPEEDS_KPH["residential"])
-        return
-    values = {(u, v, k): speeds.get(_tag(data.get("highway")) or "", WALK_SPEED_KPH)
-              for u, v, k, data in G.edges(keys=True, data=True)}
-    nx.set_edge_attributes(G, values, name="speed_kph")
-
-
-def _stamp(G: nx.MultiDiGraph, *, mode: Mode, speeds: Mapping[str, float], source: str) -> None:
-    G.graph["safeplan_mode"] = mode
-    G.graph["safeplan_speeds_kph"] = json.dumps(speeds, sort_keys=True)
-    G.graph["safeplan_source"] = source
-    G.graph["safeplan_prep_version"] = str(_PREP_VERSION)
-
-
-def _prepare(
-    G: nx.MultiDiGraph,
-    *,
-    mode: Mode,
-    speeds: Mapping[str, float],
-    source: str,
-    progress: Progress,
-) -> nx.MultiDiGraph:
-    """Filter, connect, time, simplify and project a raw unsimplified osmnx graph."""
-    progress(0.3, "keeping the ways the mode uses")
-    _filter_ways(G, mode)
-    if G.number_of_edges() == 0:
-        msg = f"{source}: no streets that can be used when the mode is {mode!r}"
-        raise InputError(msg)
-    G = ox.truncate.largest_component(G, strongly=False)
-    progress(0.45, "adding speeds and travel times")
-    _add_speeds(G, mode=mode, speeds=speeds)
-    ox.routing.add_edge_travel_times(G)
-    progress(0.6, "simplifying the street graph")
-    # keep a node wherever the speed changes, so each edge has one speed and a point part-way
-    # along it is timed exactly pro rata
-    G = ox.simplify_graph(G, edge_attrs_differ=["speed_kph"])
-    progress(0.75, f"projecting to EPSG:{BNG}")
-    G = ox.project_graph(G, to_crs=BNG)
-    _stamp(G, mode=mode, speeds=speeds, source=source)
-    return G
 
 
 # --------------------------------------------------------------------------------------------
@@ -1438,7 +1066,8 @@ def check_routes(
     school_xy
         The school, ``(x, y)`` in EPSG:27700.
     candidates
-        Candidate points, best first; the first ``top_n`` rows are checked.
+        Candidate points, best first; the first ``top_n`` rows are checked (taken to be in
+        EPSG:27700 when the frame has no CRS).
     zones
         The case's zones (``zone_id``, ``kind``, ``reason``); only kinds in ``zone_kinds``
         count. Filter by ``applies_to`` before calling when a route is one person's.
@@ -1459,7 +1088,7 @@ def check_routes(
     One shortest-path run with predecessors serves every candidate.
     """
     direction = _check_direction(direction)
-    top = to_bng(candidates).head(int(top_n))
+    top = (candidates if candidates.crs is None else to_bng(candidates)).head(int(top_n))
     if id_column not in top.columns:
         msg = f"candidates need a {id_column!r} column, got {list(candidates.columns)}"
         raise InputError(msg)

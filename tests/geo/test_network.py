@@ -479,6 +479,34 @@ def test_school_to_home_routes_can_differ(drive):
     assert not out["crosses_zone"][0]
 
 
+@pytest.mark.parametrize("direction", ["to_origin", "from_origin"])
+def test_times_routes_and_isochrones_agree_for_random_points(drive, direction):
+    rng = np.random.default_rng(8)
+    x0, y0, x1, y1 = drive.bounds
+    px, py = rng.uniform(x0, x1, 150), rng.uniform(y0, y1, 150)
+    school = xy(5)
+    times = travel_times(drive, school, px, py, direction=direction)
+    homes = gpd.GeoDataFrame({"candidate_id": np.arange(150)}, geometry=shapely.points(px, py),
+                             crs=BNG)
+    routes = check_routes(drive, school, homes, None, top_n=150, direction=direction)
+    ok = (times["status"] == "ok").to_numpy()
+    assert ok.sum() > 100
+    np.testing.assert_allclose(routes["minutes"][ok], times["minutes"][ok], rtol=1e-12)
+    snapped = snap(drive, px, py)
+    snapped_school = snap(drive, [school[0]], [school[1]])
+    for i in np.flatnonzero(ok):
+        coords = shapely.get_coordinates(routes.geometry[i])
+        home_end, school_end = (0, -1) if direction == "to_origin" else (-1, 0)
+        assert coords[home_end] == pytest.approx(
+            (snapped["snap_x"][i], snapped["snap_y"][i]), abs=1e-6)
+        assert coords[school_end] == pytest.approx(
+            (snapped_school["snap_x"][0], snapped_school["snap_y"][0]), abs=1e-6)
+    area = isochrone(drive, school, 0.5, direction=direction, buffer_m=1.0)
+    within = ok & (times["minutes"] <= 0.5).to_numpy()
+    assert within.sum() > 10
+    assert shapely.contains_xy(area, snapped["snap_x"][within], snapped["snap_y"][within]).all()
+
+
 def test_route_crossings_lists_each_zone_longest_first():
     line = shapely.LineString([(0, 0), (100, 0)])
     zones = gpd.GeoDataFrame({"zone_id": ["A", "B", "C"], "kind": ["exclusion"] * 3,
@@ -644,6 +672,21 @@ def test_allowed_download_goes_through_osmnx_and_the_same_preparation(grid_osm, 
     assert ox.settings.cache_folder == str(tmp_path / "osmnx-cache")
     assert minutes_from(graph, 2, 8)[0] * 60 == pytest.approx(
         metres(8, 7, 4, 1, 2) / DRIVE_MPS, rel=1e-9)
+
+
+def test_failed_download_is_one_clear_error(monkeypatch, tmp_path):
+    def offline(*args, **kwargs):
+        raise ConnectionError("no route to host")
+
+    monkeypatch.setattr(ox, "graph_from_bbox", offline)
+    for name in ("cache_folder", "use_cache", "log_console"):
+        monkeypatch.setattr(ox.settings, name, getattr(ox.settings, name))
+    settings = Settings.from_env({"SAFEPLAN_ALLOW_OSM_DOWNLOAD": "1",
+                                  "SAFEPLAN_DATA_DIR": str(tmp_path)})
+    with pytest.raises(GeoError, match="downloading the street graph failed: ConnectionError"):
+        fetch_graph((380_000, 395_000, 381_000, 396_000), mode="walk", settings=settings)
+    with pytest.raises(InputError, match=r"bounds must be \(x_min, y_min, x_max, y_max\)"):
+        fetch_graph((381_000, 395_000, 380_000, 396_000), mode="walk", settings=settings)
 
 
 def test_coverage_is_where_points_snap(walk):
