@@ -143,17 +143,22 @@ def read_cached(cache_file: Path) -> nx.MultiDiGraph | None:
         return None
 
 
-def write_cache(G: nx.MultiDiGraph, cache_file: Path) -> None:
-    """Write atomically (a temporary file, then a rename); a failure only loses the cache."""
+def write_graphml(G: nx.MultiDiGraph, path: Path) -> None:
+    """Write GraphML atomically: a temporary file beside ``path``, then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".graphml")
+    os.close(fd)
     try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_file.parent, suffix=".graphml.tmp")
-        os.close(fd)
-        try:
-            ox.save_graphml(G, tmp)
-            os.replace(tmp, cache_file)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        ox.save_graphml(G, tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def write_cache(G: nx.MultiDiGraph, cache_file: Path) -> None:
+    """Keep a prepared graph for next time; a failure only loses the cache."""
+    try:
+        write_graphml(G, cache_file)
     except OSError as e:
         log.warning("could not cache the street graph in %s: %s", cache_file.parent, e)
 

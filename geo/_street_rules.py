@@ -153,8 +153,13 @@ def speed_table(mode: Mode, speeds_kph: Mapping[str, float] | None = None) -> di
     return dict(sorted(table.items()))
 
 
-def check_mode(mode: object) -> Mode:
-    if mode not in MODES:
-        msg = f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}"
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices``, else an InputError naming ``name``."""
+    if value not in choices:
+        msg = f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}"
         raise InputError(msg)
-    return mode  # type: ignore[return-value]
+    return value  # type: ignore[return-value]
+
+
+def check_mode(mode: object) -> Mode:
+    return check_choice("mode", mode, MODES)  # type: ignore[return-value]

@@ -55,6 +55,7 @@ from geo._street_rules import (
     WALK_SPEED_KPH,
     Mode,
     ModeRule,
+    check_choice,
     check_mode,
     speed_table,
     tag_value,
@@ -79,10 +80,7 @@ DEFAULT_MAX_SNAP_M = 250.0
 
 
 def _check_direction(direction: object) -> Direction:
-    if direction not in _DIRECTIONS:
-        msg = f"direction must be one of {', '.join(map(repr, _DIRECTIONS))}, got {direction!r}"
-        raise InputError(msg)
-    return direction  # type: ignore[return-value]
+    return check_choice("direction", direction, _DIRECTIONS)  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------------------------
@@ -391,12 +389,20 @@ def load_graph(
 
 
 def save_graph(graph: StreetGraph, path: str | os.PathLike[str]) -> Path:
-    """Save the prepared graph as GraphML; :func:`load_graph` reads it back as it is."""
+    """Save the prepared graph as GraphML; :func:`load_graph` reads it back as it is.
+
+    The file is written under a temporary name beside ``path`` and renamed into place, so a
+    reader never sees half a file.
+    """
     path = Path(path)
     if path.suffix.lower() != ".graphml":
         msg = f"{path.name}: a street graph is saved as .graphml"
         raise InputError(msg)
-    ox.save_graphml(graph.G, path)
+    try:
+        files.write_graphml(graph.G, path)
+    except OSError as e:
+        msg = f"{path.name}: cannot be written ({e.strerror or type(e).__name__})"
+        raise InputError(msg) from None
     return path
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import math
+from pathlib import Path
 
 import geopandas as gpd
 import networkx as nx
@@ -583,6 +584,20 @@ def test_graphml_round_trip_keeps_the_times(drive, tmp_path):
         load_graph(path, mode="walk")
     with pytest.raises(InputError, match=r"grid\.txt: a street graph is saved as \.graphml"):
         save_graph(drive, tmp_path / "grid.txt")
+    (tmp_path / "taken").write_text("a file, not a folder")
+    with pytest.raises(InputError, match=r"grid\.graphml: cannot be written"):
+        save_graph(drive, tmp_path / "taken" / "grid.graphml")
+
+
+def test_a_failed_save_leaves_no_half_written_file(drive, tmp_path, monkeypatch):
+    def disk_full(G, filepath):
+        Path(filepath).write_text("<graphml>half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ox, "save_graphml", disk_full)
+    with pytest.raises(InputError, match=r"out\.graphml: cannot be written \(No space left"):
+        save_graph(drive, tmp_path / "out.graphml")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".graphml") == []
 
 
 def test_graphml_from_plain_osmnx_is_filtered_and_timed(grid_osm, walk, tmp_path):
@@ -795,3 +810,13 @@ def test_travel_time_frame_columns(walk):
     assert isinstance(out, pd.DataFrame)
     assert network.DEFAULT_MAX_SNAP_M == 250.0
     assert set(MODE_RULES) == {"drive", "walk"}
+
+
+def test_no_targets_give_empty_results(drive):
+    out = travel_times(drive, xy(2), [], [])
+    assert len(out) == 0
+    assert list(out.columns) == ["minutes", "snap_m", "reachable", "status", "origin"]
+    none = gpd.GeoDataFrame({"candidate_id": []}, geometry=[], crs=BNG)
+    routes = check_routes(drive, xy(2), none, zones_around(4))
+    assert len(routes) == 0
+    assert routes.crs.to_epsg() == BNG
