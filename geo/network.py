@@ -625,10 +625,11 @@ def _partial(fraction: np.ndarray, seconds: np.ndarray) -> np.ndarray:
 
 
 def _street_times(graph: StreetGraph, direction: Direction, street: np.ndarray):
-    """(p, q): the travel times toward the street's end / start in the solved direction.
+    """(p, q): whole-street seconds for a trip between a point on the street and its end
+    node ``v`` (p) or its start node ``u`` (q), in the direction the trip runs.
 
-    ``to_origin`` solves on the reversed graph, so travelling toward the origin along the
-    street's own direction costs the forward time, and the other way the backward time.
+    ``to_origin`` trips leave the point: toward ``v`` is the street's forward direction.
+    ``from_origin`` trips arrive at the point: from ``v`` is the backward direction.
     """
     fwd, bwd = graph._street_fwd_s[street], graph._street_bwd_s[street]
     return (fwd, bwd) if direction == "to_origin" else (bwd, fwd)
