@@ -9,7 +9,7 @@ one-way, and 2% of blocks are missing (dead ends), so routes are not trivially s
 
 - safeplan: :func:`geo.network.travel_times` end to end: snap 100,000 points to the nearest
   street, one ``scipy.sparse.csgraph.dijkstra`` run from the school on the reversed graph,
-  gather the part-edge times. Timed as the best of three.
+  gather the part-edge times. Timed as the best of five.
 - also timed once: the 10-minute isochrone from the school (a map layer, not the target).
 - osmnx/networkx (best of three): ``ox.distance.nearest_nodes`` for the points (nearest
   junction, a weaker snap), then ``nx.single_source_dijkstra_path_length`` once on the
@@ -75,13 +75,21 @@ def grid_graph(side: int = SIDE, seed: int = 7) -> nx.MultiDiGraph:
 
 def array_mib(graph: StreetGraph) -> float:
     """Memory held by the graph's numpy and sparse arrays (not the networkx graph or trees)."""
-    total = 0
-    for value in vars(graph).values():
-        if isinstance(value, np.ndarray) and value.dtype != object:
-            total += value.nbytes
-        elif hasattr(value, "indptr"):
-            total += value.data.nbytes + value.indices.nbytes + value.indptr.nbytes
-    return total / 1_048_576
+
+    def size(value) -> int:
+        if isinstance(value, np.ndarray):
+            return value.nbytes if value.dtype != object else 0
+        if hasattr(value, "indptr"):  # a sparse matrix
+            return value.data.nbytes + value.indices.nbytes + value.indptr.nbytes
+        if isinstance(value, dict):
+            return sum(size(v) for v in value.values())
+        if isinstance(value, tuple):
+            return sum(size(v) for v in value)
+        if hasattr(value, "__dataclass_fields__"):
+            return sum(size(getattr(value, f)) for f in value.__dataclass_fields__)
+        return 0
+
+    return size(vars(graph)) / 1_048_576
 
 
 def best_of(fn, repeat: int = 3) -> tuple[float, object]:
@@ -112,7 +120,7 @@ def main() -> None:
     ty = ORIGIN_Y + rng.random(N_TARGETS) * span
     school = (ORIGIN_X + 0.37 * span + 13.0, ORIGIN_Y + 0.52 * span + 41.0)
 
-    query, result = best_of(lambda: travel_times(graph, school, tx, ty))
+    query, result = best_of(lambda: travel_times(graph, school, tx, ty), repeat=5)
     tracemalloc.start()
     travel_times(graph, school, tx, ty)
     query_peak = tracemalloc.get_traced_memory()[1] / 1_048_576

@@ -7,6 +7,7 @@ sparse graph each:
 
 - :func:`travel_times`: minutes between one place (a school) or the nearest of several places
   (support addresses) and any number of points (candidates, grid cells);
+  :func:`network_distances`: the same in metres along the streets;
 - :func:`isochrones` / :func:`isochrone`: the area within N minutes, following the streets;
 - :func:`check_routes` / :func:`route`: the fastest route of each top candidate, and how far it
   runs through exclusion zones or no-go areas (:func:`route_crossings`).
@@ -68,12 +69,14 @@ from geo.settings import Settings
 __all__ = [
     "DEFAULT_MAX_SNAP_M", "DENIED_ACCESS", "DRIVE_SPEEDS_KPH", "MODE_RULES", "WALK_SPEED_KPH",
     "Direction", "Mode", "ModeRule", "Route", "StreetGraph", "check_routes", "configure_osmnx",
-    "fetch_graph", "isochrone", "isochrones", "load_graph", "route", "route_crossings",
+    "fetch_graph", "isochrone", "isochrones", "load_graph", "network_distances", "route",
+    "route_crossings",
     "save_graph", "snap", "speed_table", "travel_times", "way_allowed",
 ]
 
 Direction = Literal["to_origin", "from_origin"]
 _DIRECTIONS: tuple[str, ...] = get_args(Direction)
+Weight = Literal["time", "length"]
 
 #: Default maximum distance (metres) from a point to the street it is snapped to.
 DEFAULT_MAX_SNAP_M = 250.0
@@ -86,6 +89,17 @@ def _check_direction(direction: object) -> Direction:
 # --------------------------------------------------------------------------------------------
 # The prepared graph
 # --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Costs:
+    """One edge cost (travel seconds, or ground metres) in the forms the solver needs."""
+
+    forward: np.ndarray  # per street, from its start node to its end node; inf: not allowed
+    backward: np.ndarray  # per street, from its end node to its start node
+    csr: sparse.csr_matrix  # node to node, the cheapest of any parallel edges
+    csr_reverse: sparse.csr_matrix  # the same with every edge turned round
+    chosen: np.ndarray  # per CSR entry, the edge it came from
 
 
 class StreetGraph:
@@ -117,8 +131,8 @@ class StreetGraph:
 
     Notes
     -----
-    Internally, travel times are a ``scipy.sparse`` CSR matrix of seconds (the fastest of any
-    parallel edges), and every street's geometry is split into pieces of at most
+    Internally, travel times and lengths are ``scipy.sparse`` CSR matrices (seconds, metres:
+    the cheapest of any parallel edges), and every street's geometry is split into pieces of at most
     ``piece_m`` metres indexed by a KD-tree over their midpoints, so that the nearest street
     to 100,000 points is found exactly in a fraction of a second.
     """
@@ -164,17 +178,20 @@ class StreetGraph:
         u = np.empty(m, np.int64)
         v = np.empty(m, np.int64)
         seconds = np.empty(m, float)
+        metres = np.empty(m, float)
         geoms = np.empty(m, object)
         highway = np.empty(m, object)
         for k, (a, b, data) in enumerate(G.edges(data=True)):
             u[k] = index[a]
             v[k] = index[b]
             seconds[k] = data.get("travel_time", np.nan)
+            metres[k] = data.get("length", np.nan)
             geoms[k] = data.get("geometry")
             highway[k] = tag_value(data.get("highway"))
-        if not (np.isfinite(seconds) & (seconds >= 0)).all():
-            msg = f"{self.source}: some edges have no travel time"
-            raise InputError(msg)
+        for values, what in ((seconds, "travel time"), (metres, "length")):
+            if not (np.isfinite(values) & (values >= 0)).all():
+                msg = f"{self.source}: some edges have no {what}"
+                raise InputError(msg)
         straight = pd.isna(geoms)
         if straight.any():
             ends = np.stack([np.column_stack([self.x[u], self.y[u]]),
@@ -198,18 +215,20 @@ class StreetGraph:
         starts = np.flatnonzero(new_group)
         street_of_edge = np.empty(m, np.int64)
         street_of_edge[order] = np.cumsum(new_group) - 1
-        forward = np.where(flip, np.inf, seconds)[order]
-        backward = np.where(flip, seconds, np.inf)[order]
         first = order[starts]
         self._street_u = lo[first]
         self._street_v = hi[first]
-        self._street_fwd_s = np.minimum.reduceat(forward, starts)
-        self._street_bwd_s = np.minimum.reduceat(backward, starts)
         self._street_geom = canon[first]
         self._street_len_m = canon_len[first]
         self._street_highway = highway[first]
-        self._edge_u, self._edge_v, self._edge_s = u, v, seconds
+        self._edge_u, self._edge_v = u, v
         self._edge_street, self._edge_forward = street_of_edge, ~flip
+        self._edge_cost = {"time": seconds, "length": metres}
+        self._street_cost = {
+            weight: (np.minimum.reduceat(np.where(flip, np.inf, values)[order], starts),
+                     np.minimum.reduceat(np.where(flip, values, np.inf)[order], starts))
+            for weight, values in self._edge_cost.items()
+        }
         self.n_nodes = len(self.node_ids)
         self.n_edges = m
         self.n_streets = len(starts)
@@ -218,22 +237,23 @@ class StreetGraph:
                        float(self.x.max()), float(self.y.max()))
 
     def _build_matrix(self) -> None:
-        """CSR matrices of the fastest edge between each ordered node pair, and transposed."""
+        """Per cost, CSR matrices of the cheapest edge between each ordered node pair."""
+        self._costs: dict[str, _Costs] = {}
         keep = np.flatnonzero(self._edge_u != self._edge_v)
-        u, v, s = self._edge_u[keep], self._edge_v[keep], self._edge_s[keep]
-        order = np.lexsort((s, v, u))
-        u, v = u[order], v[order]
-        first = np.ones(len(order), bool)
-        first[1:] = (np.diff(u) != 0) | (np.diff(v) != 0)
-        chosen = keep[order[first]]
         n = self.n_nodes
-        indptr = np.zeros(n + 1, np.int32)
-        np.cumsum(np.bincount(u[first], minlength=n), out=indptr[1:])
-        self._csr = sparse.csr_matrix(
-            (self._edge_s[chosen], v[first].astype(np.int32), indptr), shape=(n, n))
-        self._csr_street = self._edge_street[chosen]
-        self._csr_forward = self._edge_forward[chosen]
-        self._csr_reverse = self._csr.T.tocsr()
+        for weight, values in self._edge_cost.items():
+            u, v, c = self._edge_u[keep], self._edge_v[keep], values[keep]
+            order = np.lexsort((c, v, u))
+            u, v = u[order], v[order]
+            first = np.ones(len(order), bool)
+            first[1:] = (np.diff(u) != 0) | (np.diff(v) != 0)
+            chosen = keep[order[first]]
+            indptr = np.zeros(n + 1, np.int32)
+            np.cumsum(np.bincount(u[first], minlength=n), out=indptr[1:])
+            csr = sparse.csr_matrix((values[chosen], v[first].astype(np.int32), indptr),
+                                    shape=(n, n))
+            forward, backward = self._street_cost[weight]
+            self._costs[weight] = _Costs(forward, backward, csr, csr.T.tocsr(), chosen)
 
     def _build_snap_index(self, piece_m: float) -> None:
         """Split street geometries into short straight pieces and index their midpoints."""
@@ -269,8 +289,8 @@ class StreetGraph:
             {
                 "highway": self._street_highway,
                 "length_m": self._street_len_m,
-                "minutes_forward": _minutes(self._street_fwd_s),
-                "minutes_backward": _minutes(self._street_bwd_s),
+                "minutes_forward": _minutes(self._costs["time"].forward),
+                "minutes_backward": _minutes(self._costs["time"].backward),
             },
             geometry=self._street_geom,
             crs=BNG,
@@ -618,29 +638,30 @@ def snap(graph: StreetGraph, x, y, *, max_snap_m: float = DEFAULT_MAX_SNAP_M) ->
 # --------------------------------------------------------------------------------------------
 
 
-def _partial(fraction: np.ndarray, seconds: np.ndarray) -> np.ndarray:
-    """Seconds to travel ``fraction`` of an edge; 0 for no distance even where not allowed."""
+def _partial(fraction: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """The cost of ``fraction`` of an edge; 0 for no distance even where not allowed."""
     with np.errstate(invalid="ignore"):
-        return np.where(fraction <= 0, 0.0, fraction * seconds)
+        return np.where(fraction <= 0, 0.0, fraction * cost)
 
 
-def _street_times(graph: StreetGraph, direction: Direction, street: np.ndarray):
-    """(p, q): whole-street seconds for a trip between a point on the street and its end
+def _street_costs(costs: _Costs, direction: Direction, street: np.ndarray):
+    """(p, q): whole-street costs for a trip between a point on the street and its end
     node ``v`` (p) or its start node ``u`` (q), in the direction the trip runs.
 
     ``to_origin`` trips leave the point: toward ``v`` is the street's forward direction.
     ``from_origin`` trips arrive at the point: from ``v`` is the backward direction.
     """
-    fwd, bwd = graph._street_fwd_s[street], graph._street_bwd_s[street]
+    fwd, bwd = costs.forward[street], costs.backward[street]
     return (fwd, bwd) if direction == "to_origin" else (bwd, fwd)
 
 
 @dataclass(frozen=True)
 class _Solution:
     direction: Direction
+    costs: _Costs
     origins: _Snapped  # the usable origins only
     origin_index: np.ndarray  # their positions in the caller's list
-    seconds: np.ndarray  # per node (n + k virtual origin nodes)
+    cost: np.ndarray  # per node (n + k virtual origin nodes): seconds or metres
     predecessors: np.ndarray
     sources: np.ndarray
 
@@ -651,9 +672,13 @@ def _solve(
     *,
     direction: Direction,
     max_snap_m: float,
-    limit_s: float = np.inf,
+    weight: Weight = "time",
+    limit: float = np.inf,
 ) -> tuple[_Solution, list[int]]:
-    """One Dijkstra run from virtual nodes placed where the origins meet their streets."""
+    """One Dijkstra run from virtual nodes placed where the origins meet their streets.
+
+    ``limit`` is in the cost's unit (seconds for ``time``, metres for ``length``).
+    """
     xy = np.asarray(origins_xy, float)
     if xy.ndim == 1:
         xy = xy[None, :]
@@ -672,10 +697,11 @@ def _solve(
         raise InputError(msg)
     origins = snapped.take(usable)
     n, k = graph.n_nodes, len(usable)
-    base = graph._csr_reverse if direction == "to_origin" else graph._csr
+    costs = graph._costs[weight]
+    base = costs.csr_reverse if direction == "to_origin" else costs.csr
     a = graph._street_u[origins.street]
     b = graph._street_v[origins.street]
-    p, q = _street_times(graph, direction, origins.street)
+    p, q = _street_costs(costs, direction, origins.street)
     g = origins.fraction
     w_a = _partial(g, p)  # virtual node -> a
     w_b = _partial(1.0 - g, q)  # virtual node -> b
@@ -698,21 +724,21 @@ def _solve(
         (np.concatenate([base.data, *rows_w]),
          np.concatenate([base.indices, *rows_cols]).astype(np.int32), indptr),
         shape=(n + k, n + k))
-    seconds, pred, sources = dijkstra(matrix, directed=True, indices=np.arange(n, n + k),
-                                      min_only=True, limit=limit_s, return_predecessors=True)
-    return _Solution(direction, origins, usable, seconds, pred, sources), too_far
+    cost, pred, sources = dijkstra(matrix, directed=True, indices=np.arange(n, n + k),
+                                   min_only=True, limit=limit, return_predecessors=True)
+    return _Solution(direction, costs, origins, usable, cost, pred, sources), too_far
 
 
-def _target_seconds(graph: StreetGraph, sol: _Solution, targets: _Snapped):
-    """Seconds per target (inf where unreachable), the origin used, and how (a, b, direct)."""
+def _target_costs(graph: StreetGraph, sol: _Solution, targets: _Snapped):
+    """Cost per target (inf where unreachable), the origin used, and how (via a, b, direct)."""
     n = graph.n_nodes
     s = np.where(targets.ok, targets.street, 0)
     f = np.where(targets.ok, targets.fraction, 0.0)
     a, b = graph._street_u[s], graph._street_v[s]
-    p, q = _street_times(graph, sol.direction, s)
-    via_a = _partial(f, q) + sol.seconds[a]
-    via_b = _partial(1.0 - f, p) + sol.seconds[b]
-    seconds = np.minimum(via_a, via_b)
+    p, q = _street_costs(sol.costs, sol.direction, s)
+    via_a = _partial(f, q) + sol.cost[a]
+    via_b = _partial(1.0 - f, p) + sol.cost[b]
+    cost = np.minimum(via_a, via_b)
     how = np.where(via_a <= via_b, 0, 1)
     origin = np.where(how == 0, sol.sources[a], sol.sources[b]) - n
     for j, (street_j, g) in enumerate(zip(sol.origins.street, sol.origins.fraction,
@@ -722,13 +748,34 @@ def _target_seconds(graph: StreetGraph, sol: _Solution, targets: _Snapped):
             continue
         fj = f[same]
         direct = np.where(fj <= g, _partial(g - fj, p[same]), _partial(fj - g, q[same]))
-        better = direct < seconds[same]
-        seconds[same[better]] = direct[better]
+        better = direct < cost[same]
+        cost[same[better]] = direct[better]
         how[same[better]] = 2
         origin[same[better]] = j
-    seconds = np.where(targets.ok, seconds, np.inf)
-    origin = np.where(np.isfinite(seconds), origin, -1)
-    return seconds, origin, how
+    cost = np.where(targets.ok, cost, np.inf)
+    origin = np.where(np.isfinite(cost), origin, -1)
+    return cost, origin, how
+
+
+def _one_to_many(graph, origin_xy, targets_x, targets_y, *, direction, max_snap_m, weight,
+                 column: str, scale: float) -> pd.DataFrame:
+    """The frame :func:`travel_times` and :func:`network_distances` return."""
+    direction = _check_direction(direction)
+    sol, too_far = _solve(graph, origin_xy, direction=direction, max_snap_m=max_snap_m,
+                          weight=weight)
+    targets = _snap(graph, targets_x, targets_y, max_snap_m=max_snap_m)
+    cost, origin, _ = _target_costs(graph, sol, targets)
+    reachable = np.isfinite(cost)
+    status = np.where(targets.ok & ~reachable, "unreachable", targets.status)
+    out = pd.DataFrame({
+        column: np.where(reachable, cost * scale, np.nan),
+        "snap_m": targets.snap_m,
+        "reachable": reachable,
+        "status": pd.Series(status, dtype="str"),
+        "origin": np.where(origin >= 0, sol.origin_index[np.maximum(origin, 0)], -1),
+    })
+    out.attrs["origins_too_far"] = too_far
+    return out
 
 
 def travel_times(
@@ -780,21 +827,37 @@ def travel_times(
     speed; the straight ``snap_m`` from the point to the street is not added. Coordinates in
     EPSG:27700 metres.
     """
-    direction = _check_direction(direction)
-    sol, too_far = _solve(graph, origin_xy, direction=direction, max_snap_m=max_snap_m)
-    targets = _snap(graph, targets_x, targets_y, max_snap_m=max_snap_m)
-    seconds, origin, _ = _target_seconds(graph, sol, targets)
-    reachable = np.isfinite(seconds)
-    status = np.where(targets.ok & ~reachable, "unreachable", targets.status)
-    out = pd.DataFrame({
-        "minutes": np.where(reachable, seconds / 60.0, np.nan),
-        "snap_m": targets.snap_m,
-        "reachable": reachable,
-        "status": pd.Series(status, dtype="str"),
-        "origin": np.where(origin >= 0, sol.origin_index[np.maximum(origin, 0)], -1),
-    })
-    out.attrs["origins_too_far"] = too_far
-    return out
+    return _one_to_many(graph, origin_xy, targets_x, targets_y, direction=direction,
+                        max_snap_m=max_snap_m, weight="time", column="minutes",
+                        scale=1 / 60)
+
+
+def network_distances(
+    graph: StreetGraph,
+    origin_xy,
+    targets_x,
+    targets_y,
+    *,
+    direction: Direction = "to_origin",
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+) -> pd.DataFrame:
+    """Shortest distance along the streets between an origin (or the nearest of several) and
+    many points: :func:`travel_times` measured in metres instead of minutes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`travel_times`, with ``distance_m`` (ground metres along the shortest way
+        the mode may use; NaN unless ``ok``) in place of ``minutes``.
+
+    Notes
+    -----
+    The shortest way, not the length of the fastest route. Lengths are osmnx's great-circle
+    edge lengths; a part-edge counts pro rata. One Dijkstra run, like :func:`travel_times`.
+    """
+    return _one_to_many(graph, origin_xy, targets_x, targets_y, direction=direction,
+                        max_snap_m=max_snap_m, weight="length", column="distance_m",
+                        scale=1.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -844,7 +907,7 @@ def isochrones(
         msg = f"buffer_m must be more than 0 metres, got {buffer_m!r}"
         raise InputError(msg)
     sol, _ = _solve(graph, origin_xy, direction=direction, max_snap_m=max_snap_m,
-                    limit_s=max(limits) * 60.0)
+                    limit=max(limits) * 60.0)
     shapes = [_reachable_area(graph, sol, m * 60.0, buffer_m) for m in limits]
     return gpd.GeoDataFrame({"minutes": limits}, geometry=shapes, crs=BNG)
 
@@ -868,9 +931,9 @@ def _reachable_area(graph: StreetGraph, sol: _Solution, limit_s: float, buffer_m
     """Buffered union of the reachable stretches of every street."""
     streets = np.arange(graph.n_streets)
     a, b = graph._street_u, graph._street_v
-    p, q = _street_times(graph, sol.direction, streets)
-    left_a = limit_s - sol.seconds[a]
-    left_b = limit_s - sol.seconds[b]
+    p, q = _street_costs(sol.costs, sol.direction, streets)
+    left_a = limit_s - sol.cost[a]
+    left_b = limit_s - sol.cost[b]
     with np.errstate(invalid="ignore", divide="ignore"):
         # reached from end a: fractions [0, hi_a]; from end b: [lo_b, 1]
         hi_a = np.where(left_a >= 0, np.where(q > 0, left_a / q, np.inf), -1.0)
@@ -883,7 +946,7 @@ def _reachable_area(graph: StreetGraph, sol: _Solution, limit_s: float, buffer_m
         pieces.append((int(i), 0.0, float(hi_a[i])))
     for i in np.flatnonzero(~full & (lo_b < 1)):
         pieces.append((int(i), float(lo_b[i]), 1.0))
-    po, qo = _street_times(graph, sol.direction, sol.origins.street)
+    po, qo = _street_costs(sol.costs, sol.direction, sol.origins.street)
     for s, g, ps, qs in zip(sol.origins.street, sol.origins.fraction, po, qo, strict=True):
         with np.errstate(invalid="ignore", divide="ignore"):
             lo = g - (limit_s / ps if ps > 0 else np.inf)
@@ -927,11 +990,12 @@ def _coords_between(geom: shapely.LineString, length: float, f0: float, f1: floa
 
 def _edge_coords(graph: StreetGraph, u: int, v: int) -> np.ndarray:
     """Coordinates of the fastest edge from node ``u`` to node ``v``, in travel order."""
-    row = slice(graph._csr.indptr[u], graph._csr.indptr[u + 1])
-    entry = row.start + int(np.flatnonzero(graph._csr.indices[row] == v)[0])
-    street = graph._csr_street[entry]
-    coords = shapely.get_coordinates(graph._street_geom[street])
-    return coords if graph._csr_forward[entry] else coords[::-1]
+    csr = graph._costs["time"].csr
+    row = slice(csr.indptr[u], csr.indptr[u + 1])
+    entry = row.start + int(np.flatnonzero(csr.indices[row] == v)[0])
+    edge = graph._costs["time"].chosen[entry]
+    coords = shapely.get_coordinates(graph._street_geom[graph._edge_street[edge]])
+    return coords if graph._edge_forward[edge] else coords[::-1]
 
 
 def _entry_fraction(graph: StreetGraph, sol: _Solution, origin: int, entry: int) -> float:
@@ -941,7 +1005,7 @@ def _entry_fraction(graph: StreetGraph, sol: _Solution, origin: int, entry: int)
         return 0.0 if entry == graph._street_u[s[0]] else 1.0
     # a loop: both ends are the same node, so take the cheaper way round (as _solve did)
     g = sol.origins.fraction[origin : origin + 1]
-    p, q = _street_times(graph, sol.direction, s)
+    p, q = _street_costs(sol.costs, sol.direction, s)
     return 0.0 if _partial(g, p)[0] <= _partial(1.0 - g, q)[0] else 1.0
 
 
@@ -1005,7 +1069,7 @@ def route(
         msg = (f"the start is {start.snap_m[0]:,.0f} m from the nearest street in "
                f"{graph.source} (the limit is {max_snap_m:,.0f} m)")
         raise InputError(msg)
-    seconds, origin, how = _target_seconds(graph, sol, start)
+    seconds, origin, how = _target_costs(graph, sol, start)
     if not np.isfinite(seconds[0]):
         msg = f"no {graph.mode} route between these points in {graph.source}"
         raise InputError(msg)
@@ -1107,7 +1171,7 @@ def check_routes(
     sol, _ = _solve(graph, school_xy, direction=direction, max_snap_m=max_snap_m)
     targets = _snap(graph, top.geometry.x.to_numpy(), top.geometry.y.to_numpy(),
                     max_snap_m=max_snap_m)
-    seconds, origin, how = _target_seconds(graph, sol, targets)
+    seconds, origin, how = _target_costs(graph, sol, targets)
     rows = []
     for i in range(len(top)):
         row = {id_column: top[id_column].iloc[i], "status": targets.status[i],

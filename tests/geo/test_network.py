@@ -43,6 +43,7 @@ from geo.network import (
     isochrone,
     isochrones,
     load_graph,
+    network_distances,
     route,
     route_crossings,
     save_graph,
@@ -336,6 +337,20 @@ def test_several_origins_give_the_nearest_and_say_which(walk):
     assert out["origin"][0] == 0
     assert out["minutes"][1] * 60 == pytest.approx(metres(8, 9) / WALK_MPS, rel=2e-3)
     assert out["origin"][1] == 2
+
+
+def test_network_distances_are_the_shortest_way_the_mode_may_use(drive, walk):
+    pts = np.array([xy(8), xy(10)])
+    by_car = network_distances(drive, xy(2), pts[:, 0], pts[:, 1])
+    assert list(by_car.columns) == ["distance_m", "snap_m", "reachable", "status", "origin"]
+    assert by_car["distance_m"][0] == pytest.approx(metres(8, 7, 4, 1, 2), rel=1e-9)
+    assert by_car["distance_m"][1] == pytest.approx(metres(10, 6, 3, 2), rel=1e-9)
+    on_foot = network_distances(walk, xy(2), pts[:, 0], pts[:, 1])
+    assert on_foot["distance_m"][0] == pytest.approx(metres(8, 5, 2), rel=1e-9)
+    # the nearest of several origins, as for support addresses
+    nearest = network_distances(walk, [xy(1), xy(10)], pts[:, 0], pts[:, 1])
+    assert list(nearest["origin"]) == [0, 1]
+    assert nearest["distance_m"][1] == 0.0
 
 
 def test_bad_direction_is_refused(drive):
@@ -787,6 +802,24 @@ def test_real_extract_times_agree_with_networkx(stretford, tmp_path, mode):
             if node in expected:
                 assert seconds[i] == pytest.approx(nx.shortest_path_length(
                     graph.G, node, graph.node_ids[origin], weight="travel_time"), abs=1e-6)
+
+
+def test_real_extract_distances_agree_with_networkx(stretford, tmp_path):
+    graph = load_graph(stretford, mode="drive", cache_dir=tmp_path)
+    pairs = 0
+    for origin in range(graph.n_nodes):  # every node to every node, school to home
+        out = network_distances(graph, (graph.x[origin], graph.y[origin]), graph.x, graph.y,
+                                direction="from_origin")
+        expected = nx.single_source_dijkstra_path_length(graph.G, graph.node_ids[origin],
+                                                         weight="length")
+        got = out["distance_m"].to_numpy()
+        for i, node in enumerate(graph.node_ids):
+            if node in expected:
+                pairs += 1
+                assert got[i] == pytest.approx(expected[node], abs=1e-6)
+            else:
+                assert np.isnan(got[i])
+    assert pairs > 500
 
 
 def test_real_extract_routes_match_networkx_paths(stretford, tmp_path):
