@@ -8,7 +8,6 @@ import folium
 import geopandas as gpd
 import pandas as pd
 import shapely
-import streamlit as st
 from streamlit_folium import st_folium
 
 from geo.crs import BNG, WGS84
