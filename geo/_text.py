@@ -60,7 +60,8 @@ def integer(values) -> pa.Array:
 
 def decimal(values, places: int) -> pa.Array:
     """Non-negative numbers rounded to 1 or 2 decimal places, as text (``1.46``)."""
-    scaled = np.round(np.nan_to_num(np.asarray(values, float)) * 10**places).astype(np.int64)
+    v = np.asarray(values, float)
+    scaled = np.round(np.where(np.isfinite(v), v, 0.0) * 10**places).astype(np.int64)
     whole = integer(scaled // 10**places)
     frac = take(_TWO_DIGITS, scaled % 100) if places == 2 else integer(scaled % 10)
     return pc.binary_join_element_wise(whole, pa.scalar("."), frac, "")
@@ -73,7 +74,8 @@ _UNITS = pa.array([" m", " km"])
 
 def distance(d_m) -> pa.Array:
     """``420 m`` (to 10 m) below 1 km, ``1.46 km`` below 10 km, ``23.6 km`` beyond."""
-    d = np.nan_to_num(np.asarray(d_m, float))
+    d = np.asarray(d_m, float)
+    d = np.where(np.isfinite(d), d, 0.0)  # rows without a distance say nothing of it
     small = d < 1000
     mid = ~small & (d < 10_000)
     centi = np.round(d / 10.0).astype(np.int64)  # tens of metres = hundredths of a km

@@ -324,19 +324,30 @@ def _read_candidates(path: str, settings: Settings):
 
 
 def _cmd_rank(args: argparse.Namespace, settings: Settings) -> int:
-    from geo.rank import RANK_COLUMNS, rank_case
+    from geo.rank import RANK_COLUMNS, assess_case, rank, rank_with_routes
 
     case = _open_case(args.case, settings)
     policy = _policy(case, args)
     candidates = _read_candidates(args.candidates, settings) if args.candidates else None
     people = args.for_people.split(",") if args.for_people else None
+    as_of = _as_of(args.as_of)
     travel = None
     if args.graph:
         from geo.network import router_from_file
 
         travel = router_from_file(args.graph, policy=policy, settings=settings)
-    ranked = rank_case(case, policy, person_ids=people, candidates=candidates,
-                       as_of=_as_of(args.as_of), travel=travel)
+        g = travel.graph
+        print(f"street graph: {g.n_streets} streets, {g.length_km:.1f} km ({g.mode})")
+    assessed = assess_case(case, policy, person_ids=people, candidates=candidates,
+                           as_of=as_of, travel=travel)
+    if travel is None:
+        ranked = rank(assessed)
+    else:
+        ranked, routes = rank_with_routes(assessed, travel, _route_zones(case, policy, as_of,
+                                                                         assessed))
+        crossing = routes[routes["crosses_zone"]]
+        print(f"school routes checked for {len(routes)} candidates; "
+              f"{len(crossing)} pass through a no-go area or exclusion zone")
     n_ok = int(ranked["eligible"].sum())
     print(f"ranked {len(ranked)} candidates: {n_ok} eligible, {len(ranked) - n_ok} not")
     for row in ranked.head(args.show).itertuples():
@@ -346,6 +357,19 @@ def _cmd_rank(args: argparse.Namespace, settings: Settings) -> int:
     _write(out[[*RANK_COLUMNS, "geometry"]] if "geometry" in out.columns else out, args.out,
            "ranked candidates")
     return 0
+
+
+def _route_zones(case, policy, as_of, assessed):
+    """The zones a school route must not pass through: every exclusion zone, and the no-go
+    areas that apply to the household."""
+    import pandas as pd
+
+    from geo.zones import exclusion_zones
+
+    derived = exclusion_zones(case, policy, as_of=as_of, include_case_zones=False)
+    own = assessed.household.zones
+    return pd.concat([derived, own[[c for c in derived.columns if c in own.columns]]],
+                     ignore_index=True).set_geometry("geometry")
 
 
 Handler = Callable[[argparse.Namespace, Settings], int]

@@ -1193,3 +1193,57 @@ def check_routes(
     columns = [id_column, "status", "minutes", "length_m", "crossing_m", "zone_ids",
                "zone_reasons", "crosses_zone", "geometry"]
     return gpd.GeoDataFrame(pd.DataFrame(rows, columns=columns), geometry="geometry", crs=BNG)
+
+
+# --------------------------------------------------------------------------------------------
+# The ranking's router
+# --------------------------------------------------------------------------------------------
+
+
+class NetworkTravel:
+    """School runs and support distances on a street graph, for :func:`geo.rank.assess`.
+
+    Parameters
+    ----------
+    graph
+        The prepared street graph; its mode says who travels (car or on foot).
+    max_snap_m
+        Points further than this from every street get no network value (and the ranking
+        falls back to its labelled straight-line estimate).
+    """
+
+    def __init__(self, graph: StreetGraph, *, max_snap_m: float = DEFAULT_MAX_SNAP_M):
+        self.graph = graph
+        self.mode = graph.mode
+        self.max_snap_m = max_snap_m
+
+    def minutes_to(self, x, y, dest_x: float, dest_y: float) -> tuple[np.ndarray, np.ndarray]:
+        """Minutes from each point to the destination (the morning school run) and why not."""
+        try:
+            out = travel_times(self.graph, (dest_x, dest_y), x, y, direction="to_origin",
+                               max_snap_m=self.max_snap_m)
+        except InputError:  # the school itself is off this graph: nobody gets a time
+            n = len(np.asarray(x))
+            return np.full(n, np.nan), np.full(n, "too_far_from_street", dtype=object)
+        return out["minutes"].to_numpy(float), out["status"].to_numpy(object)
+
+    def distance_to_nearest(self, x, y, dests_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Street distance (metres) from each point to the nearest destination, and why not."""
+        try:
+            out = network_distances(self.graph, np.asarray(dests_xy, float), x, y,
+                                    direction="to_origin", max_snap_m=self.max_snap_m)
+        except InputError:
+            n = len(np.asarray(x))
+            return np.full(n, np.nan), np.full(n, "too_far_from_street", dtype=object)
+        return out["distance_m"].to_numpy(float), out["status"].to_numpy(object)
+
+
+def router_from_file(path: str | os.PathLike[str], *, policy, settings: Settings,
+                     progress: Progress | None = None) -> NetworkTravel:
+    """Load (or reuse from the cache) the street graph in ``path`` for the policy's mode."""
+    net = policy.table("network")
+    mode = net["mode"]
+    speeds = dict(net["drive_speed_kph"]) if mode == "drive" else None
+    graph = load_graph(path, mode=mode, speeds_kph=speeds,
+                       cache_dir=Path(settings.data_dir) / "graphs", progress=progress)
+    return NetworkTravel(graph, max_snap_m=float(net["max_snap_m"]))

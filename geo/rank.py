@@ -59,7 +59,7 @@ RANK_COLUMNS = [
 
 
 class Travel(Protocol):
-    """Travel times from many points to one destination (a street-graph router)."""
+    """Travel on a street graph (:class:`geo.network.NetworkTravel`)."""
 
     mode: str
 
@@ -67,6 +67,11 @@ class Travel(Protocol):
                    ) -> tuple[np.ndarray, np.ndarray]:
         """Minutes from each point to the destination and a status per point (``ok``, or
         why not: ``too_far_from_street``, ``unreachable``)."""
+
+    def distance_to_nearest(self, x: np.ndarray, y: np.ndarray, dests_xy: np.ndarray
+                            ) -> tuple[np.ndarray, np.ndarray]:
+        """Street distance in metres from each point to the nearest destination, and why
+        not."""
 
 
 def kernel(u: np.ndarray) -> np.ndarray:
@@ -97,6 +102,7 @@ class Assessment:
     school_status: np.ndarray
     support_km: np.ndarray
     support_idx: np.ndarray
+    support_estimated: np.ndarray
     travel_note: str
     lat: np.ndarray
     lon: np.ndarray
@@ -281,19 +287,27 @@ def assess(
     school_min, school_idx, school_est, school_status = _school_runs(
         px, py, members.schools, policy, travel)
     if len(members.support):
-        sup_idx, sup_m = nearest(px, py, np.asarray(members.support.geometry.values,
-                                                    dtype=object))
+        sup_geoms = np.asarray(members.support.geometry.values, dtype=object)
+        sup_idx, sup_m = nearest(px, py, sup_geoms)
         support_km = sup_m / 1000.0
+        support_est = np.ones(len(px), dtype=bool)
+        if travel is not None:
+            by_road, status = travel.distance_to_nearest(px, py,
+                                                         shapely.get_coordinates(sup_geoms))
+            ok = status == "ok"
+            support_km[ok] = by_road[ok] / 1000.0
+            support_est[ok] = False
     else:
         sup_idx = np.full(len(px), -1)
         support_km = np.full(len(px), np.nan)
+        support_est = np.ones(len(px), dtype=bool)
     t = policy.table("travel")
     note = (f"estimated: straight line x {t['detour_factor']:g} at {t['speed_kph']:g} km/h"
             if travel is None else f"street network ({travel.mode})")
     lon, lat = bng_to_wgs84(px, py)
     return Assessment(candidates, sources, members, policy, threat, top_source, top_share,
                       top_m, near_src, near_m, violations, zone_hits, school_min, school_idx,
-                      school_est, school_status, support_km, sup_idx, note,
+                      school_est, school_status, support_km, sup_idx, support_est, note,
                       np.round(lat, 6), np.round(lon, 6))
 
 
@@ -347,8 +361,13 @@ def rank(
     *,
     weights: Mapping[str, float] | None = None,
     limits: Mapping[str, float] | None = None,
+    routes: pd.DataFrame | None = None,
 ) -> gpd.GeoDataFrame:
     """Rank the assessed candidates with weights and limits (policy values by default).
+
+    ``routes`` are school-route checks (:func:`check_school_routes`): a route through a zone
+    is said in the reasons, and makes the candidate ineligible when the policy's
+    ``network.refuse_routes_through_zones`` is true.
 
     Returns
     -------
@@ -384,8 +403,10 @@ def rank(
     beds_fail = (need > 0) & ~np.isnan(beds) & (beds < need)
     n_violate = np.bincount(a.violations.point, minlength=n)
     n_zone = np.bincount(a.zone_hits.point, minlength=n)
+    route_text, crosses = _route_words(cands, routes)
+    route_fail = crosses & bool(policy.get("network.refuse_routes_through_zones"))
     broken = ((n_violate > 0).astype(int) + (n_zone > 0) + school_fail + support_fail
-              + beds_fail)
+              + beds_fail + route_fail)
     eligible = broken == 0
 
     # score
@@ -407,7 +428,7 @@ def rank(
     ranks[order] = np.arange(1, n + 1)
 
     reasons = _reasons(a, eligible, school_fail, support_fail, beds_fail, beds, max_school,
-                       max_support, need)
+                       max_support, need, route_text, route_fail)
     labels = a.sources["label"].astype(str).tolist() or ["none"]
     nearest_label = T.where(a.nearest_source >= 0,
                             T.take(labels, np.maximum(a.nearest_source, 0)), "none", n=n)
@@ -436,8 +457,31 @@ def rank(
     return gpd.GeoDataFrame(columns, geometry=geometry, crs=cands.crs)
 
 
+def _route_words(cands: pd.DataFrame, routes: pd.DataFrame | None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Per candidate: what its checked school route crosses, in words, and whether it does."""
+    n = len(cands)
+    text = np.full(n, "", dtype=object)
+    crosses = np.zeros(n, dtype=bool)
+    if routes is None or not len(routes):
+        return text, crosses
+    by_id = routes.set_index("candidate_id")
+    ids = cands["candidate_id"].astype(str).to_numpy()
+    for i in np.flatnonzero(np.isin(ids, by_id.index.astype(str))):
+        row = by_id.loc[ids[i]]
+        if bool(row["crosses_zone"]):
+            crosses[i] = True
+            text[i] = (f"school route to {row['school']} passes through "
+                       f"{row['zone_reasons']} ({row['zone_ids']}) for "
+                       f"{row['crossing_m']:.0f} m")
+        elif row["status"] == "ok":
+            text[i] = (f"school route to {row['school']} checked: it passes through no "
+                       f"no-go area or exclusion zone")
+    return text, crosses
+
+
 def _reasons(a: Assessment, eligible, school_fail, support_fail, beds_fail, beds, max_school,
-             max_support, need) -> pa.Array:
+             max_support, need, route_text, route_fail) -> pa.Array:
     """The reasons column: why not (if not eligible), then what the place is like.
 
     Built column by column with Arrow kernels (:mod:`geo._text`), not row by row.
@@ -495,6 +539,7 @@ def _reasons(a: Assessment, eligible, school_fail, support_fail, beds_fail, beds
         T.where(beds_fail, T.concat(T.integer(np.nan_to_num(beds)),
                                     f" bedroom(s), fewer than the {need} needed", n=n), "",
                 n=n),
+        np.where(route_fail, route_text, ""),
     ], "; ", n=n)
     why_not = T.join_nonempty([excl, zone_part, limit_part], "; ", n=n)
 
@@ -535,15 +580,95 @@ def _reasons(a: Assessment, eligible, school_fail, support_fail, beds_fail, beds
                                   status_note, ").", n=n), n=n)
     support = a.household.support
     if len(support):
-        support_txt = T.concat("Support ", T.decimal(a.support_km, 1), " km from ",
+        support_txt = T.concat("Support ", T.decimal(a.support_km, 1),
+                               T.where(a.support_estimated, " km (straight line) from ",
+                                       " km by road from ", n=n),
                                T.take(support["label"].astype(str).tolist(),
                                       np.maximum(a.support_idx, 0)), ".", n=n)
     else:
         support_txt = "No support address."
     head = T.where(eligible, "Eligible.", T.concat("Not eligible: ", why_not, ".", n=n), n=n)
+    route_note = np.full(n, "", dtype=object)
+    for i in np.flatnonzero((route_text != "") & ~route_fail):  # only the checked few
+        route_note[i] = f" {route_text[i][:1].upper()}{route_text[i][1:]}."
     text = T.concat(head, " ", nearest_txt, " ", threat_txt, " ", school_txt, " ", support_txt,
-                    n=n)
+                    route_note, n=n)
     return text if isinstance(text, pa.Array) else text.combine_chunks()
+
+
+def check_school_routes(
+    assessment: Assessment,
+    ranked: pd.DataFrame,
+    travel,
+    zones: gpd.GeoDataFrame,
+    *,
+    candidate_ids: list[str],
+) -> gpd.GeoDataFrame:
+    """The fastest route from each named candidate to each of the household's schools, and
+    the zones (exclusion zones, no-go areas) it passes through.
+
+    Returns
+    -------
+    GeoDataFrame with ``candidate_id, school, status, minutes, crossing_m, zone_ids,
+    zone_reasons, crosses_zone`` and the route line (EPSG:27700); one row per candidate (its
+    worst school route: the one crossing most, else the longest).
+    """
+    from geo.network import check_routes
+
+    schools = assessment.household.schools
+    chosen = ranked[ranked["candidate_id"].isin(candidate_ids)]
+    if not len(schools) or not len(chosen):
+        return gpd.GeoDataFrame(
+            {c: [] for c in ("candidate_id", "school", "status", "minutes", "crossing_m",
+                             "zone_ids", "zone_reasons", "crosses_zone")},
+            geometry=gpd.GeoSeries([], crs=27700), crs=27700)
+    parts = []
+    for school in schools.itertuples():
+        found = check_routes(travel.graph, (school.geometry.x, school.geometry.y),
+                             chosen[["candidate_id", "geometry"]], zones, top_n=len(chosen))
+        parts.append(found.assign(school=str(school.label)))
+    both = pd.concat(parts, ignore_index=True)
+    both = both.sort_values(["candidate_id", "crossing_m", "minutes"],
+                            ascending=[True, False, False], na_position="last")
+    worst = both.drop_duplicates("candidate_id", keep="first")
+    return gpd.GeoDataFrame(worst.reset_index(drop=True), geometry="geometry", crs=27700)
+
+
+def rank_with_routes(
+    assessment: Assessment,
+    travel,
+    zones: gpd.GeoDataFrame,
+    *,
+    weights: Mapping[str, float] | None = None,
+    limits: Mapping[str, float] | None = None,
+    top_n: int | None = None,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Rank, then check the school routes of the best eligible candidates, re-ranking until
+    the best ``top_n`` (``network.route_check_top``) have all been checked.
+
+    Returns the ranking and the checked routes (lines, for the map).
+    """
+    top_n = int(assessment.policy.get("network.route_check_top") if top_n is None else top_n)
+    ranked = rank(assessment, weights=weights, limits=limits)
+    checked: list[gpd.GeoDataFrame] = []
+    done: set[str] = set()
+    for _ in range(10):  # refusing a route can bring unchecked candidates up: check them too
+        best = ranked[ranked["eligible"]].head(top_n)["candidate_id"].tolist()
+        todo = [c for c in best if c not in done]
+        if not todo:
+            break
+        checked.append(check_school_routes(assessment, ranked, travel, zones,
+                                           candidate_ids=todo))
+        done.update(todo)
+        ranked = rank(assessment, weights=weights, limits=limits,
+                      routes=pd.concat(checked, ignore_index=True))
+    if checked:
+        routes = gpd.GeoDataFrame(pd.concat(checked, ignore_index=True), geometry="geometry",
+                                  crs=27700)
+    else:
+        routes = check_school_routes(assessment, ranked, travel, zones, candidate_ids=[])
+    routes["crosses_zone"] = routes["crosses_zone"].astype(bool)
+    return ranked, routes
 
 
 def rank_case(

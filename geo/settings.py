@@ -117,7 +117,10 @@ class Settings:
 # the risk policy
 
 _POLICY_FILE = Path(__file__).with_name("policy.toml")
-_INTEGER_KEYS = {"min_incidents": (2, 100), "min_bedrooms": (0, 10)}
+_INTEGER_KEYS = {"min_incidents": (2, 100), "min_bedrooms": (0, 10),
+                 "route_check_top": (0, 200)}
+#: Text keys with a fixed set of values.
+_CHOICES = {"network.mode": ("drive", "walk")}
 
 
 def _policy_range(path: str) -> tuple[float, float, str]:
@@ -190,6 +193,10 @@ def _check_policy(
         else:
             if not isinstance(value, str):
                 msg = f"{origin}: policy key '{path}' must be text, got {value!r}"
+                raise PolicyError(msg)
+            if path in _CHOICES and value not in _CHOICES[path]:
+                allowed = ", ".join(_CHOICES[path])
+                msg = f"{origin}: policy key '{path}' must be one of {allowed}, got {value!r}"
                 raise PolicyError(msg)
             out[key] = value
     return out

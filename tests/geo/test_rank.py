@@ -66,7 +66,7 @@ def test_a_candidate_clear_of_everything_is_eligible_and_first(tiny_case):
     assert out.loc["C2", "reasons"] == (
         "Eligible. Nearest threat: Bravo drug market AR2, 8.94 km away (8.44 km beyond its "
         "500 m exclusion). Threat 0.00 (none). School run 52 min to School (estimated). "
-        "Support 8.5 km from Aunt.")
+        "Support 8.5 km (straight line) from Aunt.")
 
 
 def test_nearest_threat_and_distance_by_hand(tiny_case):
