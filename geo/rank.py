@@ -342,19 +342,46 @@ def _first_of_each(point: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(first), count
 
 
-def rank(
+@dataclass(frozen=True)
+class Judgement:
+    """Eligibility and score of every assessed point, without the words (see :func:`judge`).
+
+    Attributes
+    ----------
+    eligible
+        True where no hard constraint is broken.
+    score
+        0 to 100 (best), rounded to 0.1.
+    broken
+        How many hard constraints each point breaks (exclusion, zone, school, support, beds).
+    school_fail, support_fail, beds_fail
+        Which limits each point breaks.
+    beds
+        Bedrooms of each candidate (NaN where unknown).
+    max_school_min, max_support_km, min_bedrooms
+        The limits applied (0: no limit).
+    """
+
+    eligible: np.ndarray
+    score: np.ndarray
+    broken: np.ndarray
+    school_fail: np.ndarray
+    support_fail: np.ndarray
+    beds_fail: np.ndarray
+    beds: np.ndarray
+    max_school_min: float
+    max_support_km: float
+    min_bedrooms: int
+
+
+def judge(
     assessment: Assessment,
     *,
     weights: Mapping[str, float] | None = None,
     limits: Mapping[str, float] | None = None,
-) -> gpd.GeoDataFrame:
-    """Rank the assessed candidates with weights and limits (policy values by default).
-
-    Returns
-    -------
-    GeoDataFrame with :data:`RANK_COLUMNS` first, then ``support_km``, ``constraints_broken``
-    and the candidate's geometry (EPSG:27700), sorted by ``rank``.
-    """
+) -> Judgement:
+    """Hard constraints and score of every assessed point (policy weights and limits by
+    default); :func:`rank` orders and explains them, :mod:`geo.areas` maps them."""
     a = assessment
     policy = a.policy
     w = {**policy.table("weights"), **(weights or {})}
@@ -397,6 +424,32 @@ def rank(
     total = w["threat"] + w["school"] + w["support"]
     loss = (w["threat"] * t + w["school"] * s + w["support"] * p) / total if total > 0 else 0.0
     score = np.round(100.0 * (1.0 - loss), 1) * np.ones(n)
+    return Judgement(eligible, score, broken, school_fail, support_fail, beds_fail, beds,
+                     max_school, max_support, need)
+
+
+def rank(
+    assessment: Assessment,
+    *,
+    weights: Mapping[str, float] | None = None,
+    limits: Mapping[str, float] | None = None,
+) -> gpd.GeoDataFrame:
+    """Rank the assessed candidates with weights and limits (policy values by default).
+
+    Returns
+    -------
+    GeoDataFrame with :data:`RANK_COLUMNS` first, then ``support_km``, ``constraints_broken``
+    and the candidate's geometry (EPSG:27700), sorted by ``rank``.
+    """
+    a = assessment
+    j = judge(a, weights=weights, limits=limits)
+    cands = a.candidates
+    n = len(cands)
+    school = a.school_min
+    has_school = ~np.isnan(school)
+    eligible, score, broken = j.eligible, j.score, j.broken
+    school_fail, support_fail, beds_fail, beds = j.school_fail, j.support_fail, j.beds_fail, j.beds
+    max_school, max_support, need = j.max_school_min, j.max_support_km, j.min_bedrooms
 
     ids = cands["candidate_id"].astype(str).to_numpy()
     school_key = np.where(has_school, school, 0.0)
