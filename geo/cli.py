@@ -156,18 +156,27 @@ def _read_candidates(path: str, settings: Settings):
     return checked
 
 
+def _people(args: argparse.Namespace) -> list[str] | None:
+    return args.for_people.split(",") if args.for_people else None
+
+
+def _travel(args: argparse.Namespace, policy, settings: Settings):
+    """A street-graph router from ``--graph``, or None (school runs estimated)."""
+    if not args.graph:
+        return None
+    from geo.network import router_from_file
+
+    return router_from_file(args.graph, policy=policy, settings=settings)
+
+
 def _cmd_rank(args: argparse.Namespace, settings: Settings) -> int:
     from geo.rank import RANK_COLUMNS, rank_case
 
     case = _open_case(args.case, settings)
     policy = _policy(case, args)
     candidates = _read_candidates(args.candidates, settings) if args.candidates else None
-    people = args.for_people.split(",") if args.for_people else None
-    travel = None
-    if args.graph:
-        from geo.network import router_from_file
-
-        travel = router_from_file(args.graph, policy=policy, settings=settings)
+    people = _people(args)
+    travel = _travel(args, policy, settings)
     ranked = rank_case(case, policy, person_ids=people, candidates=candidates,
                        as_of=_as_of(args.as_of), travel=travel)
     n_ok = int(ranked["eligible"].sum())
@@ -178,6 +187,27 @@ def _cmd_rank(args: argparse.Namespace, settings: Settings) -> int:
     out = ranked if not args.out.lower().endswith(".csv") else ranked[RANK_COLUMNS]
     _write(out[[*RANK_COLUMNS, "geometry"]] if "geometry" in out.columns else out, args.out,
            "ranked candidates")
+    return 0
+
+
+def _cmd_areas(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.areas import areas_from_surface, grid_surface
+
+    case = _open_case(args.case, settings)
+    policy = _policy(case, args)
+    surface = grid_surface(case, policy, person_ids=_people(args), within=args.within,
+                           as_of=_as_of(args.as_of), travel=_travel(args, policy, settings))
+    found = areas_from_surface(surface)
+    n_ok = int(surface.judgement.eligible.sum())
+    print(f"{len(surface.row):,} cells of {surface.cell_m:g} m over {surface.region.name}: "
+          f"{n_ok:,} eligible")
+    for row in found.itertuples():
+        print(f"{row.area_id}  score {row.score:5.1f}  {row.area_km2:6.2f} km2  {row.name}")
+    if not len(found):
+        print(f"no safe area: no {policy.get('areas.min_area_km2'):g} km2 of eligible cells "
+              f"scores {policy.get('areas.min_score'):g} or more (see areas.min_score and the "
+              f"limits in the policy)")
+    _write(found, args.out, "safe areas")
     return 0
 
 
@@ -263,6 +293,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show", type=int, default=10, metavar="N",
                    help="print the top N (default 10)")
     p.set_defaults(handler=_cmd_rank)
+
+    p = sub.add_parser("areas", help="suggested safe housing areas, named and explained",
+                       description="Evaluate the case's rules (exclusions, zones, threat, "
+                       "school and support limits) on a grid (areas.cell_m, default 250 m) "
+                       "over the study region; merge eligible cells scoring at least "
+                       "areas.min_score into areas clear of every exclusion zone, named by "
+                       "postcode districts, sectors and boundaries. Columns: area_id, rank, "
+                       "score, name, postcode_sectors, reasons, area_km2, then details.")
+    engine_options(p)
+    p.add_argument("--for", dest="for_people", metavar="PERSON_IDS",
+                   help="who is being relocated, comma-separated (default: the people at a "
+                   "temporary address)")
+    p.add_argument("--within", metavar="NAME_OR_FILE",
+                   help="study region: a boundary of the case by name, or a boundary file "
+                   "(.geojson, .gpkg, .kml); default: the case's features plus areas.margin_m")
+    p.add_argument("--graph", metavar="OSM_OR_GRAPHML",
+                   help="street graph for school-run times (else estimated)")
+    p.set_defaults(handler=_cmd_areas)
 
     return parser
 
