@@ -211,6 +211,26 @@ def _cmd_areas(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_agreement(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.agreement import build_agreement, write_agreement
+    from geo.errors import InputError
+
+    suffix = Path(args.out).suffix.lower()
+    if suffix not in (".pdf", ".html", ".htm"):
+        msg = f"{Path(args.out).name}: an agreement is written as .pdf or .html"
+        raise InputError(msg)
+    case = _open_case(args.case, settings)
+    agreement = build_agreement(case, args.person, _policy(case, args), worker=args.worker,
+                                review=args.review, template=args.template,
+                                as_of=_as_of(args.as_of))
+    path = write_agreement(agreement, args.out)
+    print(f"{agreement.person} ({agreement.person_id}): {len(agreement.no_go)} no-go "
+          f"area(s) covering {len(agreement.sectors)} postcode sector(s); review "
+          f"{agreement.review_date}")
+    print(f"wrote {path}")
+    return 0
+
+
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 
@@ -311,6 +331,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--graph", metavar="OSM_OR_GRAPHML",
                    help="street graph for school-run times (else estimated)")
     p.set_defaults(handler=_cmd_areas)
+
+    p = sub.add_parser("agreement", help="a person's working-agreement annex (PDF or HTML)",
+                       description="The no-go areas that apply to one person (derived "
+                       "exclusion zones and the case's zones for them), simplified so they "
+                       "can be followed, with their reasons and postcode sectors; the "
+                       "conditions from a template; a map (offline); the review date and "
+                       "signature lines; the case's marking on every page. Never shows an "
+                       "address where the family lives or might live.")
+    p.add_argument("case", metavar="CASE.gpkg")
+    p.add_argument("--person", required=True, metavar="ID",
+                   help="the person the agreement is for (a person_id)")
+    p.add_argument("--out", metavar="F", required=True, help="output file: .pdf or .html")
+    p.add_argument("--worker", default="", metavar="NAME",
+                   help="the named worker (default: a blank line to write the name on)")
+    p.add_argument("--review", metavar="DATE",
+                   help="review date (default: the case's review_at)")
+    p.add_argument("--template", metavar="TOML",
+                   help="the agreement's words (default: geo/templates/agreement.toml)")
+    p.add_argument("--policy", metavar="TOML",
+                   help="risk-policy overrides, on top of the defaults and the case's own")
+    p.add_argument("--as-of", metavar="DATE",
+                   help="judge incident ages as of this date (default: now)")
+    p.set_defaults(handler=_cmd_agreement)
 
     return parser
 
