@@ -12,7 +12,8 @@ square grid over a study region, as if each centre were a vacancy:
    ``areas.min_score`` are joined with their edge neighbours into connected areas; an area
    larger than ``areas.max_area_km2`` is split along postcode districts (each cell belongs to
    the district of its nearest postcode unit) so that it reads as places to ask about. Each
-   outline is smoothed by half a cell, clipped to the study region, and every zone that
+   outline is smoothed (by 0.4 of a cell, so it never reaches the centre of a cell that is
+   not part of it), clipped to the study region, and every zone that
    excludes a home is cut out with a clearance of :data:`CLEARANCE_M`, so **no area touches
    an exclusion zone** even where a cell's centre was clear of it but its corner was not.
    Pieces smaller than ``areas.min_area_km2`` are dropped.
@@ -26,7 +27,7 @@ square grid over a study region, as if each centre were a vacancy:
 Notes
 -----
 All geometry is in British National Grid (EPSG:27700), metres. Cell values are measured at
-cell centres; area outlines follow cells to within half a cell, except where an exclusion
+cell centres; area outlines follow cells to within 0.4 of a cell, except where an exclusion
 zone cuts them exactly. School runs in the reasons are measured on the area's outline
 (nearest edge and farthest corner) and are straight-line estimates unless a street graph is
 given.
@@ -427,7 +428,7 @@ def _pieces(surface: Surface, label: np.ndarray, min_area_m2: float):
     for cells in groups:
         cells = np.asarray(cells)
         outline = shapely.coverage_union_all(surface.boxes(cells))
-        outline = shapely.simplify(outline, surface.cell_m / 2)
+        outline = shapely.simplify(outline, 0.4 * surface.cell_m)
         outline = shapely.intersection(outline, region)
         if cut is not None:
             outline = shapely.difference(outline, cut)
