@@ -250,12 +250,20 @@ def _postcode_key(sector: str) -> tuple:
 def load_template(source: str | os.PathLike | Mapping | None = None) -> dict:
     """The agreement template: the package's default, a TOML file, or a mapping.
 
+    Returns a dict with every key of :data:`TEMPLATE_KEYS` (the defaults for those left
+    out, except ``conditions``, which is required).
+
     Raises
     ------
     InputError
         Unreadable TOML, an unknown key, a missing or empty ``conditions`` list, a value of
         the wrong type; the message names the file and key.
     """
+    return _template(source)[0]
+
+
+def _template(source: str | os.PathLike | Mapping | None) -> tuple[dict, str]:
+    """The template and the name to use for it in messages."""
     if source is None:
         source = TEMPLATE_FILE
     if isinstance(source, Mapping):
@@ -290,8 +298,7 @@ def load_template(source: str | os.PathLike | Mapping | None = None) -> dict:
     if not [c for c in out["conditions"] if c.strip()]:
         msg = f"{origin}: the template has no conditions"
         raise InputError(msg)
-    out["origin"] = origin
-    return out
+    return out, origin
 
 
 def _fill(text: str, values: Mapping[str, str], *, origin: str, where: str) -> str:
@@ -355,8 +362,8 @@ def _review(case: Case, review: str | dt.date | None) -> str:
 
 
 def _forbidden(case: Case, person_id: str) -> list[str]:
-    """Labels and postcodes that must never appear: where the person and their household
-    live now, every temporary address and every candidate address."""
+    """Postcodes and labels (of 8 characters or more) that must never appear: where the
+    person and their household live now, every temporary address and every candidate."""
     links = case["links"]
     addresses = case["addresses"]
     mine = links[(links["person_id"].astype(str) == person_id)
@@ -367,10 +374,11 @@ def _forbidden(case: Case, person_id: str) -> list[str]:
                   & (links["relation"] == "resides")]["address_id"].astype(str)
     chosen = addresses[addresses["address_id"].astype(str).isin(homes)
                        | (addresses["kind"] == "temporary")]
-    terms = [*chosen["label"].astype(str), *chosen["postcode"].dropna().astype(str)]
     cands = case["candidates"]
-    terms += [*cands["label"].astype(str), *cands["postcode"].dropna().astype(str)]
-    return [t for t in terms if len(t.strip()) >= 4]
+    labels = [*chosen["label"].astype(str), *cands["label"].astype(str)]
+    postcodes = [*chosen["postcode"].dropna().astype(str), *cands["postcode"].dropna().astype(str)]
+    # a short label ("Home") is not specific enough to refuse text for
+    return [*postcodes, *(t for t in labels if len(t.strip()) >= 8)]
 
 
 def _check_text(texts: list[str], forbidden: list[str], *, origin: str) -> None:
@@ -419,7 +427,7 @@ def build_agreement(
     person = _person(case, person_id)
     pid = str(person["person_id"])
     label = str(person["label"])
-    tpl = load_template(template)
+    tpl, origin = _template(template)
     no_go = no_go_areas(case, pid, policy, as_of=as_of)
     if not len(no_go):
         msg = (f"no no-go area applies to {label} ({pid}): the case has no exclusion zone and "
@@ -435,7 +443,6 @@ def build_agreement(
         "review_date": _review(case, review), "case_ref": case.case_ref,
         "subject": " and ".join(subjects) or "the subject", "today": prepared,
     }
-    origin = tpl["origin"]
     filled = {key: _fill(tpl[key], values, origin=origin, where=key)
               for key in ("title", "intro", "closing")}
     conditions = [_fill(c, values, origin=origin, where=f"conditions[{i + 1}]")

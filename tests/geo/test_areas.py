@@ -302,3 +302,55 @@ def test_cells_table_for_a_map(tiny_case):
     assert len(cells) == len(surface.row)
     assert cells.geometry.area.to_numpy() == pytest.approx(250.0**2)
     assert pd.Series(cells["cell_id"]).is_unique
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_file(tmp_path_factory):
+    from geo.demo import write_demo
+
+    return write_demo(tmp_path_factory.mktemp("demo"))
+
+
+@pytest.mark.parametrize("suffix", [".geojson", ".gpkg", ".kml"])
+def test_safeplan_areas_writes_files_that_gis_opens(demo_file, tmp_path, capsys, suffix):
+    import pyogrio
+
+    from geo.cli import main
+
+    out = tmp_path / f"areas{suffix}"
+    code = main(["areas", str(demo_file), "--out", str(out), "--as-of", "2026-11-25"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert re.search(r"^[\d,]+ cells of 250 m over the case's features plus 2 km: ", printed)
+    assert re.search(r"^S01  score +\d+\.\d +\d+\.\d+ km2  M\d+", printed, re.M)
+    back = pyogrio.read_dataframe(out)
+    assert len(back) >= 3
+    if suffix == ".kml":  # LIBKML puts its own fields (id, Name, description ...) first
+        assert set(AREA_COLUMNS) <= set(back.columns)
+    else:
+        assert list(back.columns[:7]) == AREA_COLUMNS
+    assert back.crs.to_epsg() == (27700 if suffix == ".gpkg" else 4326)
+
+
+def test_safeplan_areas_for_another_household(demo_file, tmp_path, capsys):
+    from geo.cli import main
+
+    out = tmp_path / "areas.geojson"
+    assert main(["areas", str(demo_file), "--out", str(out), "--for", "P05,P06,P07",
+                 "--as-of", "2026-11-25"]) == 0
+    back = gpd.read_file(out)
+    assert back["reasons"].str.contains("Crossacres Academy").all()
+
+
+def test_safeplan_areas_unknown_boundary_is_one_line_and_exit_2(demo_file, tmp_path, capsys):
+    from geo.cli import main
+
+    code = main(["areas", str(demo_file), "--out", str(tmp_path / "a.geojson"),
+                 "--within", "Atlantis"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err == ["safeplan areas: --within 'Atlantis': neither a boundary of the case "
+                   "(known: none) nor a boundary file (.geojson, .gpkg, .kml)"]
