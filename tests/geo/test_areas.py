@@ -328,8 +328,9 @@ def test_safeplan_areas_writes_files_that_gis_opens(demo_file, tmp_path, capsys,
     assert re.search(r"^S01  score +\d+\.\d +\d+\.\d+ km2  M\d+", printed, re.M)
     back = pyogrio.read_dataframe(out)
     assert len(back) >= 3
-    if suffix == ".kml":  # LIBKML puts its own fields (id, Name, description ...) first
-        assert set(AREA_COLUMNS) <= set(back.columns)
+    if suffix == ".kml":  # LIBKML's own fields come first; ``name`` names the placemark
+        assert set(AREA_COLUMNS) - {"name"} <= set(back.columns)
+        assert back["Name"].str.match(r"^M\d+").all()
     else:
         assert list(back.columns[:7]) == AREA_COLUMNS
     assert back.crs.to_epsg() == (27700 if suffix == ".gpkg" else 4326)
