@@ -330,7 +330,7 @@ def test_safeplan_areas_writes_files_that_gis_opens(demo_file, tmp_path, capsys,
     assert len(back) >= 3
     if suffix == ".kml":  # LIBKML's own fields come first; ``name`` names the placemark
         assert set(AREA_COLUMNS) - {"name"} <= set(back.columns)
-        assert back["Name"].str.match(r"^M\d+").all()
+        assert back["Name"].str.match(r"^[A-Z]{1,2}\d+").all()
     else:
         assert list(back.columns[:7]) == AREA_COLUMNS
     assert back.crs.to_epsg() == (27700 if suffix == ".gpkg" else 4326)
