@@ -39,6 +39,7 @@ import datetime as dt
 import math
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import geopandas as gpd
@@ -99,9 +100,8 @@ class Surface:
         Grid position of each evaluated cell (the order of ``assessment.candidates``).
     assessment, judgement
         As for candidate addresses (:func:`geo.rank.assess`, :func:`geo.rank.judge`).
-    blocked
-        Every zone that excludes a home for this household (derived exclusion zones and the
-        case's zones that apply), with ``zone_id, reason``.
+    case
+        The case the surface was made from.
     """
 
     region: Region
@@ -112,7 +112,14 @@ class Surface:
     col: np.ndarray
     assessment: Assessment
     judgement: Judgement
-    blocked: gpd.GeoDataFrame
+    case: Case
+
+    @cached_property
+    def blocked(self) -> gpd.GeoDataFrame:
+        """Every zone that excludes a home for this household (derived exclusion zones and
+        the case's zones that apply), with ``zone_id, reason``; made when first asked for."""
+        a = self.assessment
+        return _blocked_zones(self.case, a.policy, a.sources, a.household.zones)
 
     @property
     def x(self) -> np.ndarray:
@@ -349,8 +356,7 @@ def grid_surface(
          "label": "grid cell"},
         geometry=shapely.points(x, y), crs=BNG)
     a = assess(cells, sources, members, policy, travel=travel)
-    blocked = _blocked_zones(case, policy, sources, members.zones)
-    return Surface(region, cell_m, origin, shape, row, col, a, judge(a), blocked)
+    return Surface(region, cell_m, origin, shape, row, col, a, judge(a), case)
 
 
 # ---------------------------------------------------------------------------------------------
