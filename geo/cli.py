@@ -275,14 +275,21 @@ def build_parser() -> argparse.ArgumentParser:
                    "instead of refusing the file")
     p.set_defaults(handler=_cmd_import)
 
-    def engine_options(p: argparse.ArgumentParser) -> None:
+    def engine_options(p: argparse.ArgumentParser,
+                       out_help: str = "output file: .csv, .geojson, .gpkg or .kml") -> None:
         p.add_argument("case", metavar="CASE.gpkg")
-        p.add_argument("--out", metavar="F", required=True,
-                       help="output file: .csv, .geojson, .gpkg or .kml")
+        p.add_argument("--out", metavar="F", required=True, help=out_help)
         p.add_argument("--policy", metavar="TOML",
                        help="risk-policy overrides, on top of the defaults and the case's own")
         p.add_argument("--as-of", metavar="DATE",
                        help="judge incident ages as of this date (default: now)")
+
+    def household_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--for", dest="for_people", metavar="PERSON_IDS",
+                       help="who is being relocated, comma-separated (default: the people at "
+                       "a temporary address)")
+        p.add_argument("--graph", metavar="OSM_OR_GRAPHML",
+                       help="street graph for school-run times (else estimated)")
 
     p = sub.add_parser("hotspots", help="activity hot spots derived from incidents",
                        description="Cluster each group's incidents (DBSCAN in metres) into "
@@ -305,11 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidates", metavar="F",
                    help="rank these candidates (CSV of postcodes, lat/lon or easting/northing; "
                    "GeoJSON) instead of the case's own")
-    p.add_argument("--graph", metavar="OSM_OR_GRAPHML",
-                   help="street graph for school-run times (else estimated)")
-    p.add_argument("--for", dest="for_people", metavar="PERSON_IDS",
-                   help="who is being relocated, comma-separated (default: the people at a "
-                   "temporary address)")
+    household_options(p)
     p.add_argument("--show", type=int, default=10, metavar="N",
                    help="print the top N (default 10)")
     p.set_defaults(handler=_cmd_rank)
@@ -322,14 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "postcode districts, sectors and boundaries. Columns: area_id, rank, "
                        "score, name, postcode_sectors, reasons, area_km2, then details.")
     engine_options(p)
-    p.add_argument("--for", dest="for_people", metavar="PERSON_IDS",
-                   help="who is being relocated, comma-separated (default: the people at a "
-                   "temporary address)")
+    household_options(p)
     p.add_argument("--within", metavar="NAME_OR_FILE",
                    help="study region: a boundary of the case by name, or a boundary file "
                    "(.geojson, .gpkg, .kml); default: the case's features plus areas.margin_m")
-    p.add_argument("--graph", metavar="OSM_OR_GRAPHML",
-                   help="street graph for school-run times (else estimated)")
     p.set_defaults(handler=_cmd_areas)
 
     p = sub.add_parser("agreement", help="a person's working-agreement annex (PDF or HTML)",
@@ -339,20 +338,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "conditions from a template; a map (offline); the review date and "
                        "signature lines; the case's marking on every page. Never shows an "
                        "address where the family lives or might live.")
-    p.add_argument("case", metavar="CASE.gpkg")
+    engine_options(p, out_help="output file: .pdf or .html")
     p.add_argument("--person", required=True, metavar="ID",
                    help="the person the agreement is for (a person_id)")
-    p.add_argument("--out", metavar="F", required=True, help="output file: .pdf or .html")
     p.add_argument("--worker", default="", metavar="NAME",
                    help="the named worker (default: a blank line to write the name on)")
     p.add_argument("--review", metavar="DATE",
                    help="review date (default: the case's review_at)")
     p.add_argument("--template", metavar="TOML",
                    help="the agreement's words (default: geo/templates/agreement.toml)")
-    p.add_argument("--policy", metavar="TOML",
-                   help="risk-policy overrides, on top of the defaults and the case's own")
-    p.add_argument("--as-of", metavar="DATE",
-                   help="judge incident ages as of this date (default: now)")
     p.set_defaults(handler=_cmd_agreement)
 
     return parser
