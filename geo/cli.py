@@ -216,10 +216,20 @@ def _cmd_agreement(args: argparse.Namespace, settings: Settings) -> int:
     from geo.errors import InputError
 
     suffix = Path(args.out).suffix.lower()
-    if suffix not in (".pdf", ".html", ".htm"):
-        msg = f"{Path(args.out).name}: an agreement is written as .pdf or .html"
+    if suffix not in (".pdf", ".html", ".htm", ".geojson", ".gpkg", ".kml"):
+        msg = (f"{Path(args.out).name}: an agreement is written as .pdf or .html (or its no-go "
+               f"areas as .geojson, .gpkg or .kml)")
         raise InputError(msg)
     case = _open_case(args.case, settings)
+    if suffix in (".geojson", ".gpkg", ".kml"):
+        from geo.agreement import no_go_areas
+
+        found = no_go_areas(case, args.person, _policy(case, args), as_of=_as_of(args.as_of))
+        if not len(found):
+            msg = f"no no-go area applies to {args.person}: nothing to write"
+            raise InputError(msg)
+        _write(found, args.out, "no-go areas")
+        return 0
     agreement = build_agreement(case, args.person, _policy(case, args), worker=args.worker,
                                 review=args.review, template=args.template,
                                 as_of=_as_of(args.as_of))
@@ -338,7 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "conditions from a template; a map (offline); the review date and "
                        "signature lines; the case's marking on every page. Never shows an "
                        "address where the family lives or might live.")
-    engine_options(p, out_help="output file: .pdf or .html")
+    engine_options(p, out_help="output file: .pdf or .html; .geojson, .gpkg or .kml for the "
+                   "no-go areas alone (for police systems and QGIS)")
     p.add_argument("--person", required=True, metavar="ID",
                    help="the person the agreement is for (a person_id)")
     p.add_argument("--worker", default="", metavar="NAME",

@@ -347,7 +347,7 @@ def test_safeplan_agreement_writes_a_pdf_and_an_html(demo_file, tmp_path, capsys
     [(["--person", "P99", "--out", "a.pdf"], "unknown person id 'P99'"),
      (["--person", "P12", "--out", "a.pdf"], "P12 (Marcus Tolley) is a rival"),
      (["--person", "P02", "--out", "a.docx"], "a.docx: an agreement is written as .pdf or "
-                                              ".html"),
+                                              ".html (or its no-go areas as .geojson"),
      (["--person", "P02", "--out", "a.pdf", "--template", "none.toml"],
       "cannot read the template"),
      (["--person", "P02", "--out", "a.pdf", "--review", "someday"], "review date: ")],
@@ -363,3 +363,20 @@ def test_safeplan_agreement_bad_input_is_one_line_and_exit_2(demo_file, tmp_path
     assert len(err) == 1
     assert message in err[0]
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("suffix", [".geojson", ".gpkg", ".kml"])
+def test_safeplan_agreement_exports_the_no_go_areas_for_gis(demo_file, tmp_path, capsys,
+                                                            suffix):
+    import pyogrio
+
+    from geo.cli import main
+
+    out = tmp_path / f"nogo{suffix}"
+    assert main(["agreement", str(demo_file), "--person", "P02", "--out", str(out),
+                 "--as-of", "2026-11-25"]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote 2 no-go areas to {out}"
+    back = pyogrio.read_dataframe(out)
+    assert len(back) == 2
+    assert {"zone_id", "reason", "postcode_sectors", "whole_sectors"} <= set(back.columns)
+    assert back.geometry.is_valid.all()
