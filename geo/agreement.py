@@ -55,6 +55,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo.areas import overlaps
 from geo.crs import BNG
 from geo.errors import InputError
 from geo.geocode import ATTRIBUTION, sector_outlines
@@ -198,33 +199,13 @@ def no_go_areas(
     }, geometry=np.asarray(parts, dtype=object)[order], crs=BNG)
     polys = np.asarray(out.geometry.values, dtype=object)
     sectors = sector_outlines(tuple(out.total_bounds), margin_m=500.0)
-    found = _overlaps(polys, sectors, "sector")
-    out["postcode_sectors"] = [", ".join(sorted((s for s, _ in f), key=_postcode_key))
+    found = overlaps(polys, sectors, "sector", min_overlap_m2=MIN_OVERLAP_M2)
+    out["postcode_sectors"] = [", ".join(sorted((s for s, _, _ in f), key=_postcode_key))
                                for f in found]
-    out["whole_sectors"] = [", ".join(sorted((s for s, share in f if share >= WHOLE_SECTOR),
+    out["whole_sectors"] = [", ".join(sorted((s for s, _, share in f if share >= WHOLE_SECTOR),
                                              key=_postcode_key)) for f in found]
-    out["boundaries"] = [", ".join(n for n, _ in found)
-                         for found in _overlaps(polys, case["boundaries"], "name")]
-    return out
-
-
-def _overlaps(polys: np.ndarray, others: pd.DataFrame, key: str) -> list[list[tuple[str, float]]]:
-    """For each polygon: ``(name, share of that name's polygon covered)``, most area first."""
-    out: list[list[tuple[str, float]]] = [[] for _ in polys]
-    if not len(others) or not len(polys):
-        return out
-    geoms = np.asarray(others.geometry.values, dtype=object)
-    hit_p, hit_o = shapely.STRtree(geoms).query(polys, predicate="intersects")
-    if not len(hit_p):
-        return out
-    area = shapely.area(shapely.intersection(polys[hit_p], geoms[hit_o]))
-    frame = pd.DataFrame({"p": hit_p, "name": others[key].astype(str).to_numpy()[hit_o],
-                          "area": area, "whole": shapely.area(geoms[hit_o])})
-    frame = frame.groupby(["p", "name"], as_index=False)[["area", "whole"]].sum()
-    frame = frame[frame["area"] >= MIN_OVERLAP_M2].sort_values(
-        ["p", "area", "name"], ascending=[True, False, True])
-    for p, part in frame.groupby("p"):
-        out[int(p)] = list(zip(part["name"], part["area"] / part["whole"], strict=True))
+    out["boundaries"] = [", ".join(n for n, _, _ in f) for f in
+                         overlaps(polys, case["boundaries"], "name", min_overlap_m2=MIN_OVERLAP_M2)]
     return out
 
 

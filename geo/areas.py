@@ -446,23 +446,31 @@ def _pieces(surface: Surface, label: np.ndarray, min_area_m2: float):
                 yield part, inside
 
 
-def _coverage(polys: np.ndarray, others: gpd.GeoDataFrame, key: str,
-              min_overlap_m2: float) -> list[list[tuple[str, float]]]:
-    """For each polygon: ``(name, square metres overlapped)`` of ``others``, most first."""
-    out: list[list[tuple[str, float]]] = [[] for _ in polys]
+def overlaps(polys: np.ndarray, others: pd.DataFrame, key: str, *,
+             min_overlap_m2: float = MIN_SECTOR_OVERLAP_M2
+             ) -> list[list[tuple[str, float, float]]]:
+    """What named polygons each polygon overlaps, and by how much.
+
+    Returns, for each of ``polys``, ``(name, square metres overlapped, share of the named
+    polygons covered)`` for each value of ``others[key]`` overlapped by at least
+    ``min_overlap_m2``, most overlapped first (ties by name). Metres in EPSG:27700.
+    """
+    out: list[list[tuple[str, float, float]]] = [[] for _ in polys]
     if not len(others) or not len(polys):
         return out
-    tree = shapely.STRtree(others.geometry.to_numpy())
-    hit_p, hit_o = tree.query(polys, predicate="intersects")
+    geoms = np.asarray(others.geometry.values, dtype=object)
+    hit_p, hit_o = shapely.STRtree(geoms).query(polys, predicate="intersects")
     if not len(hit_p):
         return out
-    area = shapely.area(shapely.intersection(polys[hit_p], others.geometry.to_numpy()[hit_o]))
-    frame = pd.DataFrame({"p": hit_p, "name": others[key].to_numpy()[hit_o], "area": area})
-    frame = frame.groupby(["p", "name"], as_index=False)["area"].sum()
+    area = shapely.area(shapely.intersection(polys[hit_p], geoms[hit_o]))
+    frame = pd.DataFrame({"p": hit_p, "name": others[key].astype(str).to_numpy()[hit_o],
+                          "area": area, "whole": shapely.area(geoms[hit_o])})
+    frame = frame.groupby(["p", "name"], as_index=False)[["area", "whole"]].sum()
     frame = frame[frame["area"] >= min_overlap_m2].sort_values(
         ["p", "area", "name"], ascending=[True, False, True])
     for p, part in frame.groupby("p"):
-        out[int(p)] = list(zip(part["name"], part["area"], strict=True))
+        out[int(p)] = list(zip(part["name"], part["area"], part["area"] / part["whole"],
+                               strict=True))
     return out
 
 
@@ -636,18 +644,19 @@ def areas_from_surface(
     area = shapely.area(polys)
 
     sectors = sector_outlines(tuple(shapely.total_bounds(polys)), margin_m=0.0)
-    by_sector = _coverage(polys, sectors, "sector", MIN_SECTOR_OVERLAP_M2)
-    by_name = _coverage(polys, surface.region.boundaries, "name", MIN_SECTOR_OVERLAP_M2)
+    by_sector = overlaps(polys, sectors, "sector")
+    by_name = overlaps(polys, surface.region.boundaries, "name")
     rows = []
     for i in range(len(polys)):
-        sector_list = [s for s, _ in by_sector[i]]
+        sector_list = [s for s, _, _ in by_sector[i]]
         district_area: dict[str, float] = {}
-        for s, m2 in by_sector[i]:
+        for s, m2, _ in by_sector[i]:
             district_area[s.split(" ")[0]] = district_area.get(s.split(" ")[0], 0.0) + m2
         districts = sorted(district_area, key=lambda d: (-district_area[d], d))
-        names = [n for n, _ in by_name[i]]
+        names = [n for n, _, _ in by_name[i]]
+        name_area = {n: m2 for n, m2, _ in by_name[i]}
         rows.append({"name": _name(_main(districts, district_area, area[i]),
-                                   _main(names, dict(by_name[i]), area[i]), sector_list),
+                                   _main(names, name_area, area[i]), sector_list),
                      "postcode_sectors": ", ".join(sector_list),
                      "postcode_districts": ", ".join(districts),
                      "boundaries": ", ".join(names)})
