@@ -766,7 +766,7 @@ def agreement_html(agreement: Agreement) -> str:
     e = html.escape
     marking = e(a.classification)
     rows = "\n".join(
-        f"<tr><td>{z.number}</td><td>{e(str(z.reason))}</td>"
+        f"<tr><td>{z.number}</td><td>{'<br>'.join(e(r) for r in str(z.reason).split('; '))}</td>"
         f"<td>{e(sector_text(z.postcode_sectors, z.whole_sectors)).replace(chr(10), '<br>')}"
         f"</td>"
         f"<td>{e(str(z.boundaries) or '-')}</td></tr>" for z in a.no_go.itertuples())
