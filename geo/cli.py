@@ -323,21 +323,31 @@ def _read_candidates(path: str, settings: Settings):
     return checked
 
 
+def _people(args: argparse.Namespace) -> list[str] | None:
+    return args.for_people.split(",") if args.for_people else None
+
+
+def _travel(args: argparse.Namespace, policy, settings: Settings):
+    """A street-graph router from ``--graph``, or None (school runs estimated)."""
+    if not args.graph:
+        return None
+    from geo.network import router_from_file
+
+    travel = router_from_file(args.graph, policy=policy, settings=settings)
+    g = travel.graph
+    print(f"street graph: {g.n_streets} streets, {g.length_km:.1f} km ({g.mode})")
+    return travel
+
+
 def _cmd_rank(args: argparse.Namespace, settings: Settings) -> int:
     from geo.rank import RANK_COLUMNS, assess_case, rank, rank_with_routes
 
     case = _open_case(args.case, settings)
     policy = _policy(case, args)
     candidates = _read_candidates(args.candidates, settings) if args.candidates else None
-    people = args.for_people.split(",") if args.for_people else None
+    people = _people(args)
     as_of = _as_of(args.as_of)
-    travel = None
-    if args.graph:
-        from geo.network import router_from_file
-
-        travel = router_from_file(args.graph, policy=policy, settings=settings)
-        g = travel.graph
-        print(f"street graph: {g.n_streets} streets, {g.length_km:.1f} km ({g.mode})")
+    travel = _travel(args, policy, settings)
     assessed = assess_case(case, policy, person_ids=people, candidates=candidates,
                            as_of=as_of, travel=travel)
     if travel is None:
@@ -370,6 +380,57 @@ def _route_zones(case, policy, as_of, assessed):
     own = assessed.household.zones
     return pd.concat([derived, own[[c for c in derived.columns if c in own.columns]]],
                      ignore_index=True).set_geometry("geometry")
+
+
+def _cmd_areas(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.areas import areas_from_surface, grid_surface
+
+    case = _open_case(args.case, settings)
+    policy = _policy(case, args)
+    surface = grid_surface(case, policy, person_ids=_people(args), within=args.within,
+                           as_of=_as_of(args.as_of), travel=_travel(args, policy, settings))
+    found = areas_from_surface(surface)
+    n_ok = int(surface.judgement.eligible.sum())
+    print(f"{len(surface.row):,} cells of {surface.cell_m:g} m over {surface.region.name}: "
+          f"{n_ok:,} eligible")
+    for row in found.itertuples():
+        print(f"{row.area_id}  score {row.score:5.1f}  {row.area_km2:6.2f} km2  {row.name}")
+    if not len(found):
+        print(f"no safe area: no {policy.get('areas.min_area_km2'):g} km2 of eligible cells "
+              f"scores {policy.get('areas.min_score'):g} or more (see areas.min_score and the "
+              f"limits in the policy)")
+    _write(found, args.out, "safe areas")
+    return 0
+
+
+def _cmd_agreement(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.agreement import build_agreement, write_agreement
+    from geo.errors import InputError
+
+    suffix = Path(args.out).suffix.lower()
+    if suffix not in (".pdf", ".html", ".htm", ".geojson", ".gpkg", ".kml"):
+        msg = (f"{Path(args.out).name}: an agreement is written as .pdf or .html (or its no-go "
+               f"areas as .geojson, .gpkg or .kml)")
+        raise InputError(msg)
+    case = _open_case(args.case, settings)
+    if suffix in (".geojson", ".gpkg", ".kml"):
+        from geo.agreement import no_go_areas
+
+        found = no_go_areas(case, args.person, _policy(case, args), as_of=_as_of(args.as_of))
+        if not len(found):
+            msg = f"no no-go area applies to {args.person}: nothing to write"
+            raise InputError(msg)
+        _write(found, args.out, "no-go areas")
+        return 0
+    agreement = build_agreement(case, args.person, _policy(case, args), worker=args.worker,
+                                review=args.review, template=args.template,
+                                as_of=_as_of(args.as_of))
+    path = write_agreement(agreement, args.out)
+    print(f"{agreement.person} ({agreement.person_id}): {len(agreement.no_go)} no-go "
+          f"area(s) covering {len(agreement.sectors)} postcode sector(s); review "
+          f"{agreement.review_date}")
+    print(f"wrote {path}")
+    return 0
 
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -421,14 +482,21 @@ def build_parser() -> argparse.ArgumentParser:
                    "instead of refusing the file")
     p.set_defaults(handler=_cmd_import)
 
-    def engine_options(p: argparse.ArgumentParser) -> None:
+    def engine_options(p: argparse.ArgumentParser,
+                       out_help: str = "output file: .csv, .geojson, .gpkg or .kml") -> None:
         p.add_argument("case", metavar="CASE.gpkg", help=_CASE_HELP)
-        p.add_argument("--out", metavar="F", required=True,
-                       help="output file: .csv, .geojson, .gpkg or .kml")
+        p.add_argument("--out", metavar="F", required=True, help=out_help)
         p.add_argument("--policy", metavar="TOML",
                        help="risk-policy overrides, on top of the defaults and the case's own")
         p.add_argument("--as-of", metavar="DATE",
                        help="judge incident ages as of this date (default: now)")
+
+    def household_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--for", dest="for_people", metavar="PERSON_IDS",
+                       help="who is being relocated, comma-separated (default: the people at "
+                       "a temporary address)")
+        p.add_argument("--graph", metavar="OSM_OR_GRAPHML",
+                       help="street graph for school-run times (else estimated)")
 
     p = sub.add_parser("hotspots", help="activity hot spots derived from incidents",
                        description="Cluster each group's incidents (DBSCAN in metres) into "
@@ -451,14 +519,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidates", metavar="F",
                    help="rank these candidates (CSV of postcodes, lat/lon or easting/northing; "
                    "GeoJSON) instead of the case's own")
-    p.add_argument("--graph", metavar="OSM_OR_GRAPHML",
-                   help="street graph for school-run times (else estimated)")
-    p.add_argument("--for", dest="for_people", metavar="PERSON_IDS",
-                   help="who is being relocated, comma-separated (default: the people at a "
-                   "temporary address)")
+    household_options(p)
     p.add_argument("--show", type=int, default=10, metavar="N",
                    help="print the top N (default 10)")
     p.set_defaults(handler=_cmd_rank)
+
+    p = sub.add_parser("areas", help="suggested safe housing areas, named and explained",
+                       description="Evaluate the case's rules (exclusions, zones, threat, "
+                       "school and support limits) on a grid (areas.cell_m, default 250 m) "
+                       "over the study region; merge eligible cells scoring at least "
+                       "areas.min_score into areas clear of every exclusion zone, named by "
+                       "postcode districts, sectors and boundaries. Columns: area_id, rank, "
+                       "score, name, postcode_sectors, reasons, area_km2, then details.")
+    engine_options(p)
+    household_options(p)
+    p.add_argument("--within", metavar="NAME_OR_FILE",
+                   help="study region: a boundary of the case by name, or a boundary file "
+                   "(.geojson, .gpkg, .kml); default: the case's features plus areas.margin_m")
+    p.set_defaults(handler=_cmd_areas)
+
+    p = sub.add_parser("agreement", help="a person's working-agreement annex (PDF or HTML)",
+                       description="The no-go areas that apply to one person (derived "
+                       "exclusion zones and the case's zones for them), simplified so they "
+                       "can be followed, with their reasons and postcode sectors; the "
+                       "conditions from a template; a map (offline); the review date and "
+                       "signature lines; the case's marking on every page. Never shows an "
+                       "address where the family lives or might live.")
+    engine_options(p, out_help="output file: .pdf or .html; .geojson, .gpkg or .kml for the "
+                   "no-go areas alone (for police systems and QGIS)")
+    p.add_argument("--person", required=True, metavar="ID",
+                   help="the person the agreement is for (a person_id)")
+    p.add_argument("--worker", default="", metavar="NAME",
+                   help="the named worker (default: a blank line to write the name on)")
+    p.add_argument("--review", metavar="DATE",
+                   help="review date (default: the case's review_at)")
+    p.add_argument("--template", metavar="TOML",
+                   help="the agreement's words (default: geo/templates/agreement.toml)")
+    p.set_defaults(handler=_cmd_agreement)
 
     _add_store_commands(sub)
     return parser

@@ -304,7 +304,8 @@ def sector_outlines(
                                                        extend_to=box, ordered=True))
     frame = gpd.GeoDataFrame({"sector": units["sector"].to_numpy()[first]},
                              geometry=cells, crs=BNG)
-    merged = frame.dissolve("sector", as_index=False)
+    # the Voronoi cells tile the plane edge to edge: a coverage union is exact and ~10x faster
+    merged = frame.dissolve("sector", as_index=False, method="coverage")
     merged["geometry"] = merged.geometry.intersection(box).simplify(simplify_m)
     merged = merged[~merged.geometry.is_empty]
     counts = units.groupby("sector").size()

@@ -172,9 +172,10 @@ def _write_layer(frame: pd.DataFrame, path: str, layer: str, geometry: str | Non
         if geometry == "Point":
             geometry_type = "Point"
         elif geometry == "Polygon":
-            geometry_type = "MultiPolygon" if (gdf.geom_type == "MultiPolygon").any() else (
-                "Polygon" if len(gdf) and (gdf.geom_type == "Polygon").all() else "Unknown"
-            )
+            # one declared type when the rows agree; a generic geometry layer when they mix
+            # polygons and multipolygons, so each row keeps its own type
+            types = set(gdf.geom_type.dropna())
+            geometry_type = types.pop() if len(types) == 1 else "Unknown"
         pyogrio.write_dataframe(gdf, path, layer=layer, driver="GPKG",
                                 geometry_type=geometry_type, promote_to_multi=False)
     else:

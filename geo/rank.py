@@ -356,24 +356,53 @@ def _first_of_each(point: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(first), count
 
 
-def rank(
+@dataclass(frozen=True)
+class Judgement:
+    """Eligibility and score of every assessed point, without the words (see :func:`judge`).
+
+    Attributes
+    ----------
+    eligible
+        True where no hard constraint is broken.
+    score
+        0 to 100 (best), rounded to 0.1; ``exact`` unrounded (the order uses it).
+    broken
+        How many hard constraints each point breaks (exclusion, zone, school, support, beds,
+        school route).
+    school_fail, support_fail, beds_fail, route_fail
+        Which limits each point breaks.
+    beds
+        Bedrooms of each candidate (NaN where unknown).
+    max_school_min, max_support_km, min_bedrooms
+        The limits applied (0: no limit).
+    route_text
+        What each checked school route passes through, in words (empty if not checked).
+    """
+
+    eligible: np.ndarray
+    score: np.ndarray
+    exact: np.ndarray
+    broken: np.ndarray
+    school_fail: np.ndarray
+    support_fail: np.ndarray
+    beds_fail: np.ndarray
+    beds: np.ndarray
+    max_school_min: float
+    max_support_km: float
+    min_bedrooms: int
+    route_text: np.ndarray
+    route_fail: np.ndarray
+
+
+def judge(
     assessment: Assessment,
     *,
     weights: Mapping[str, float] | None = None,
     limits: Mapping[str, float] | None = None,
     routes: pd.DataFrame | None = None,
-) -> gpd.GeoDataFrame:
-    """Rank the assessed candidates with weights and limits (policy values by default).
-
-    ``routes`` are school-route checks (:func:`check_school_routes`): a route through a zone
-    is said in the reasons, and makes the candidate ineligible when the policy's
-    ``network.refuse_routes_through_zones`` is true.
-
-    Returns
-    -------
-    GeoDataFrame with :data:`RANK_COLUMNS` first, then ``support_km``, ``constraints_broken``
-    and the candidate's geometry (EPSG:27700), sorted by ``rank``.
-    """
+) -> Judgement:
+    """Hard constraints and score of every assessed point (policy weights and limits by
+    default); :func:`rank` orders and explains them, :mod:`geo.areas` maps them."""
     a = assessment
     policy = a.policy
     w = {**policy.table("weights"), **(weights or {})}
@@ -418,7 +447,35 @@ def rank(
     total = w["threat"] + w["school"] + w["support"]
     loss = (w["threat"] * t + w["school"] * s + w["support"] * p) / total if total > 0 else 0.0
     exact = 100.0 * (1.0 - loss) * np.ones(n)
-    score = np.round(exact, 1)
+    return Judgement(eligible, np.round(exact, 1), exact, broken, school_fail, support_fail,
+                     beds_fail, beds, max_school, max_support, need, route_text, route_fail)
+
+
+def rank(
+    assessment: Assessment,
+    *,
+    weights: Mapping[str, float] | None = None,
+    limits: Mapping[str, float] | None = None,
+    routes: pd.DataFrame | None = None,
+) -> gpd.GeoDataFrame:
+    """Rank the assessed candidates with weights and limits (policy values by default).
+
+    ``routes`` are school-route checks (:func:`check_school_routes`): a route through a zone
+    is said in the reasons, and makes the candidate ineligible when the policy's
+    ``network.refuse_routes_through_zones`` is true.
+
+    Returns
+    -------
+    GeoDataFrame with :data:`RANK_COLUMNS` first, then ``support_km``, ``constraints_broken``
+    and the candidate's geometry (EPSG:27700), sorted by ``rank``.
+    """
+    a = assessment
+    j = judge(a, weights=weights, limits=limits, routes=routes)
+    cands = a.candidates
+    n = len(cands)
+    school = a.school_min
+    has_school = ~np.isnan(school)
+    eligible, score, exact, broken = j.eligible, j.score, j.exact, j.broken
 
     ids = cands["candidate_id"].astype(str).to_numpy()
     school_key = np.where(has_school, school, 0.0)
@@ -427,8 +484,7 @@ def rank(
     ranks = np.empty(n, dtype=np.int64)
     ranks[order] = np.arange(1, n + 1)
 
-    reasons = _reasons(a, eligible, school_fail, support_fail, beds_fail, beds, max_school,
-                       max_support, need, route_text, route_fail)
+    reasons = _reasons(a, j)
     labels = a.sources["label"].astype(str).tolist() or ["none"]
     nearest_label = T.where(a.nearest_source >= 0,
                             T.take(labels, np.maximum(a.nearest_source, 0)), "none", n=n)
@@ -480,13 +536,15 @@ def _route_words(cands: pd.DataFrame, routes: pd.DataFrame | None
     return text, crosses
 
 
-def _reasons(a: Assessment, eligible, school_fail, support_fail, beds_fail, beds, max_school,
-             max_support, need, route_text, route_fail) -> pa.Array:
+def _reasons(a: Assessment, j: Judgement) -> pa.Array:
     """The reasons column: why not (if not eligible), then what the place is like.
 
     Built column by column with Arrow kernels (:mod:`geo._text`), not row by row.
     """
     n = len(a.candidates)
+    eligible, beds, route_text, route_fail = j.eligible, j.beds, j.route_text, j.route_fail
+    school_fail, support_fail, beds_fail = j.school_fail, j.support_fail, j.beds_fail
+    max_school, max_support, need = j.max_school_min, j.max_support_km, j.min_bedrooms
     src = a.sources
     labels = src["label"].astype(str).tolist() or [""]
     exclude = src["exclude_m"].to_numpy(float) if len(src) else np.zeros(1)

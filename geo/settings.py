@@ -118,7 +118,7 @@ class Settings:
 
 _POLICY_FILE = Path(__file__).with_name("policy.toml")
 _INTEGER_KEYS = {"min_incidents": (2, 100), "min_bedrooms": (0, 10),
-                 "route_check_top": (0, 200)}
+                 "route_check_top": (0, 200), "max_areas": (1, 100)}
 #: Text keys with a fixed set of values.
 _CHOICES = {"network.mode": ("drive", "walk")}
 
@@ -137,7 +137,12 @@ def _policy_range(path: str) -> tuple[float, float, str]:
         return 1.0, 3.0, ""
     if path == "scale.threat":
         return 0.001, 100.0, ""
+    if path == "areas.cell_m":
+        return 50.0, 2000.0, "metres"
+    if path == "areas.min_score":
+        return 0.0, 100.0, ""
     for suffix, lo, hi, unit in (("_m", 0, 50_000, "metres"), ("_km", 0, 500, "kilometres"),
+                                 ("_km2", 0, 10_000, "square kilometres"),
                                  ("_days", 1, 3650, "days"), ("_min", 0, 600, "minutes"),
                                  ("_kph", 1, 130, "km/h")):
         if key.endswith(suffix) or parent.endswith(suffix):
