@@ -12,6 +12,9 @@ navigation = st.navigation([
     st.Page("pages/cases.py", title="Cases", icon=":material/folder_open:", default=True),
     st.Page("pages/map.py", title="Map", icon=":material/map:"),
     st.Page("pages/candidates.py", title="Candidates", icon=":material/home_work:"),
+    st.Page("pages/areas.py", title="Safe areas", icon=":material/shield:"),
+    st.Page("pages/network.py", title="Street network", icon=":material/route:"),
+    st.Page("pages/agreements.py", title="Agreements", icon=":material/description:"),
     st.Page("pages/case_data.py", title="Case data", icon=":material/table:"),
 ], position="top")
 info = shell.start()

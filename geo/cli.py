@@ -353,8 +353,10 @@ def _cmd_rank(args: argparse.Namespace, settings: Settings) -> int:
     if travel is None:
         ranked = rank(assessed)
     else:
-        ranked, routes = rank_with_routes(assessed, travel, _route_zones(case, policy, as_of,
-                                                                         assessed))
+        from geo.zones import route_zones
+
+        zones = route_zones(case, policy, assessed.household.zones, as_of=as_of)
+        ranked, routes = rank_with_routes(assessed, travel, zones)
         crossing = routes[routes["crosses_zone"]]
         print(f"school routes checked for {len(routes)} candidates; "
               f"{len(crossing)} pass through a no-go area or exclusion zone")
@@ -367,19 +369,6 @@ def _cmd_rank(args: argparse.Namespace, settings: Settings) -> int:
     _write(out[[*RANK_COLUMNS, "geometry"]] if "geometry" in out.columns else out, args.out,
            "ranked candidates")
     return 0
-
-
-def _route_zones(case, policy, as_of, assessed):
-    """The zones a school route must not pass through: every exclusion zone, and the no-go
-    areas that apply to the household."""
-    import pandas as pd
-
-    from geo.zones import exclusion_zones
-
-    derived = exclusion_zones(case, policy, as_of=as_of, include_case_zones=False)
-    own = assessed.household.zones
-    return pd.concat([derived, own[[c for c in derived.columns if c in own.columns]]],
-                     ignore_index=True).set_geometry("geometry")
 
 
 def _cmd_areas(args: argparse.Namespace, settings: Settings) -> int:

@@ -800,3 +800,68 @@ def feature_at(layers: Mapping[str, gpd.GeoDataFrame], lat: float, lon: float, *
         return None
     hits.sort(key=lambda h: h[0])
     return hits[0][1], hits[0][2]
+
+
+# ---------------------------------------------------------------------------------------------
+# street-network layers (routes, reachable areas, the graph's coverage)
+
+ROUTE_OK = "#2166ac"
+ROUTE_CROSSING = "#b2182b"
+
+
+def routes_layer(routes: gpd.GeoDataFrame, *, name: str = "School routes") -> folium.FeatureGroup:
+    """Each checked school route as a line: blue, or red where it passes through a zone."""
+    fg = folium.FeatureGroup(name=name, show=True)
+    lines = routes[routes.geometry.notna() & ~routes.geometry.is_empty] if len(routes) else routes
+    if len(lines):
+        _Shapes(_shape_features(
+            lines,
+            lambda r: {"color": ROUTE_CROSSING if r.crosses_zone else ROUTE_OK,
+                       "weight": 4 if r.crosses_zone else 3, "opacity": 0.85,
+                       "dashArray": None if r.crosses_zone else "6 4"},
+            lambda r: popup_html(f"School route from {r.candidate_id}", [
+                ("To", getattr(r, "school", "")),
+                ("Minutes", None if pd.isna(r.minutes) else round(float(r.minutes), 1)),
+                ("Passes through", r.zone_reasons if r.crosses_zone else "no zone"),
+                ("For (m)", round(float(r.crossing_m)) if r.crosses_zone else None)]),
+            lambda r: (f"{r.candidate_id}: route passes through {r.zone_ids}"
+                       if r.crosses_zone else f"{r.candidate_id}: route clear of zones"),
+        )).add_to(fg)
+    return fg
+
+
+def reachable_layer(areas: gpd.GeoDataFrame, *, name: str = "Reachable from school"
+                    ) -> folium.FeatureGroup:
+    """Isochrones (``minutes`` and outline per row), lightest for the longest time."""
+    fg = folium.FeatureGroup(name=name, show=True)
+    if len(areas):
+        longest = float(areas["minutes"].max())
+        ordered = areas.sort_values("minutes", ascending=False)
+        _Shapes(_shape_features(
+            ordered,
+            lambda r: {"color": "#08519c", "weight": 1.5, "fillColor": "#6baed6",
+                       "fillOpacity": 0.08 + 0.12 * (1 - float(r.minutes) / longest)},
+            lambda r: popup_html(f"Within {r.minutes:g} minutes of school", []),
+            lambda r: f"Within {r.minutes:g} min of school",
+        )).add_to(fg)
+    return fg
+
+
+def streets_layer(streets: gpd.GeoDataFrame, coverage: shapely.Geometry | None = None, *,
+                  name: str = "Street graph") -> folium.FeatureGroup:
+    """The loaded street graph: its streets, and the area where points get network times."""
+    fg = folium.FeatureGroup(name=name, show=True)
+    if coverage is not None and not coverage.is_empty:
+        cov = gpd.GeoDataFrame({"what": ["coverage"]}, geometry=[coverage], crs=27700)
+        _Shapes(_shape_features(
+            cov, lambda r: {"color": "#41ab5d", "weight": 1, "fillColor": "#41ab5d",
+                            "fillOpacity": 0.06, "dashArray": "4 4"},
+            lambda r: popup_html("Street graph coverage", [("Meaning", "points here get "
+                                                            "street-network times")]),
+            lambda r: "Street graph coverage"), interactive=False).add_to(fg)
+    if len(streets):
+        _Shapes(_shape_features(
+            streets[["highway", "geometry"]],
+            lambda r: {"color": "#525252", "weight": 1.2, "opacity": 0.7},
+            lambda r: None, lambda r: str(r.highway)), interactive=False).add_to(fg)
+    return fg

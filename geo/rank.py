@@ -682,9 +682,15 @@ def check_school_routes(
             geometry=gpd.GeoSeries([], crs=27700), crs=27700)
     parts = []
     for school in schools.itertuples():
-        found = check_routes(travel.graph, (school.geometry.x, school.geometry.y),
-                             chosen[["candidate_id", "geometry"]], zones, top_n=len(chosen))
+        try:
+            found = check_routes(travel.graph, (school.geometry.x, school.geometry.y),
+                                 chosen[["candidate_id", "geometry"]], zones,
+                                 top_n=len(chosen))
+        except InputError:  # the school is off this street graph: no route to check
+            continue
         parts.append(found.assign(school=str(school.label)))
+    if not parts:
+        return check_school_routes(assessment, ranked, travel, zones, candidate_ids=[])
     both = pd.concat(parts, ignore_index=True)
     both = both.sort_values(["candidate_id", "crossing_m", "minutes"],
                             ascending=[True, False, False], na_position="last")

@@ -131,3 +131,13 @@ def exclusion_zones(
                                 geometry=gpd.GeoSeries([], crs=BNG), crs=BNG)
     out = pd.DataFrame(rows)
     return gpd.GeoDataFrame(out[ZONE_COLUMNS], geometry=out["geometry"].to_numpy(), crs=BNG)
+
+
+def route_zones(case: Case, policy: Policy, household_zones: gpd.GeoDataFrame, *,
+                as_of: dt.datetime | None = None) -> gpd.GeoDataFrame:
+    """The zones a school route should not pass through: every derived exclusion zone, and
+    the case's exclusion zones and no-go areas that apply to the household."""
+    derived = exclusion_zones(case, policy, as_of=as_of, include_case_zones=False)
+    own = household_zones[[c for c in derived.columns if c in household_zones.columns]]
+    return gpd.GeoDataFrame(pd.concat([derived, own], ignore_index=True), geometry="geometry",
+                            crs=BNG)

@@ -8,9 +8,10 @@ import datetime as dt
 import streamlit as st
 
 from geo.errors import GeoError
-from geo.rank import rank
+from geo.maps import routes_layer
+from geo.rank import rank, rank_with_routes
 from geo.sources import household
-from ui import candidates, data, mapview, shell
+from ui import candidates, data, mapview, network, shell
 
 shell.page()
 
@@ -67,18 +68,31 @@ if upload is not None:
 if not movers:
     st.info("Choose who is moving (sidebar) to rank the candidates for them.")
     st.stop()
+graph_name = network.chosen(loaded.ref)
+routes = None
 try:
+    travel = network.travel(graph_name, policy) if graph_name else None
     candidates.check_weights(weights)
     assessed = data.assessment(loaded.ref, loaded.version, tuple(movers), dt.date.today(),
-                               others_key, _candidates=others)
-    ranked = rank(assessed, weights=weights, limits=limits)
+                               others_key, _candidates=others, graph_key=graph_name or "",
+                               _travel=travel)
+    if travel is None:
+        ranked = rank(assessed, weights=weights, limits=limits)
+    else:
+        zones = data.route_zones(loaded.ref, loaded.version, tuple(movers), dt.date.today())
+        ranked, routes = rank_with_routes(assessed, travel, zones, weights=weights,
+                                          limits=limits)
 except GeoError as exc:
     st.error(str(exc))
     st.stop()
 
 n_ok = int(ranked["eligible"].sum())
 st.caption(f"{n_ok} of {len(ranked)} candidates are eligible for "
-           f"{', '.join(labels[p] for p in movers)}. School runs: {assessed.travel_note}.")
+           f"{', '.join(labels[p] for p in movers)}. School runs: {assessed.travel_note}"
+           + (f" ({graph_name}); {int((routes['status'] == 'ok').sum())} of the best have "
+              "their school routes checked." if routes is not None
+              else "; add a street file on the Street network screen for real school-run "
+              "times."))
 table_col, detail_col = st.columns([3, 2])
 with table_col:
     picked = st.dataframe(candidates.table(ranked), hide_index=True, width="stretch",
@@ -98,9 +112,10 @@ with detail_col:
 
 st.subheader("The top candidates on the map")
 top_n = st.slider("Highlight the top", 5, 50, 20, 5, key="cand_top")
-m = mapview.build_map(case, policy, {"ranked": ranked,
-                                     "zones": data.zones(loaded.ref, loaded.version,
-                                                         dt.date.today())},
+layers = {"ranked": ranked, "zones": data.zones(loaded.ref, loaded.version, dt.date.today())}
+if routes is not None:
+    layers["extra_layers"] = {"School routes": routes_layer(routes)}
+m = mapview.build_map(case, policy, layers,
                       data.settings(), as_of=dt.date.today(), draw=False, show_heat=False,
                       top_n=top_n)
 result = mapview.show(m, key="cand_map", height=520)

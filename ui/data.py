@@ -103,12 +103,24 @@ def study_bounds(case: Case) -> tuple[float, float, float, float]:
 
 @st.cache_resource(max_entries=16, show_spinner="Measuring every candidate...")
 def assessment(ref: str, version: int, person_ids: tuple[str, ...], as_of: dt.date,
-               candidates_key: str = "", _candidates: gpd.GeoDataFrame | None = None
-               ) -> Assessment:
-    """The expensive, weight-independent part of ranking, cached: sliders only re-rank."""
+               candidates_key: str = "", _candidates: gpd.GeoDataFrame | None = None,
+               graph_key: str = "", _travel=None) -> Assessment:
+    """The expensive, weight-independent part of ranking, cached: sliders only re-rank.
+    ``candidates_key`` and ``graph_key`` name the uploaded vacancy list and street graph."""
     loaded = _load(ref, version)
     return assess_case(loaded.case, policy(loaded), person_ids=list(person_ids) or None,
-                       candidates=_candidates, as_of=_moment(as_of))
+                       candidates=_candidates, as_of=_moment(as_of), travel=_travel)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def route_zones(ref: str, version: int, person_ids: tuple[str, ...], as_of: dt.date):
+    """The zones a school route should avoid, for the household."""
+    from geo.sources import household
+    from geo.zones import route_zones as zones_for_routes
+
+    loaded = _load(ref, version)
+    members = household(loaded.case, list(person_ids) or None)
+    return zones_for_routes(loaded.case, policy(loaded), members.zones, as_of=_moment(as_of))
 
 
 @st.cache_resource(max_entries=16, show_spinner="Ranking the candidates...")
@@ -126,3 +138,13 @@ def default_ranking(ref: str, version: int, as_of: dt.date) -> gpd.GeoDataFrame 
 
 def _moment(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(23, 59))
+
+
+@st.cache_resource(max_entries=8, show_spinner="Evaluating the grid of the study area...")
+def surface(ref: str, version: int, person_ids: tuple[str, ...], as_of: dt.date):
+    """The safe-area surface (every 250 m cell judged like a candidate), cached."""
+    from geo.areas import grid_surface
+
+    loaded = _load(ref, version)
+    return grid_surface(loaded.case, policy(loaded), person_ids=list(person_ids) or None,
+                        as_of=_moment(as_of))

@@ -179,3 +179,46 @@ def test_an_upload_name_cannot_escape_its_folder(name):
     assert safe_name(name).endswith(".gpkg")
     assert not safe_name(name).startswith(".")
     _ = pd
+
+
+def test_safe_areas_are_named_and_exportable(app):
+    page(app, "pages/areas.py")
+    table = app.dataframe[0].value
+    assert len(table) >= 3
+    assert table["rank"].tolist()[:3] == [1, 2, 3]
+    assert table["name"].str.contains(r"\b[A-Z]{1,2}\d+").all()  # named by district
+    assert table["reasons"].str.len().min() > 20
+    first_map = json.loads(app.get("component_instance")[0].proto.json_args)["script"]
+    assert "Suggested safe areas" in overlays(first_map)
+    [button, *_] = app.get("download_button")
+    assert "Download the safe areas" in button.proto.label
+
+
+def test_no_go_areas_for_a_person(app):
+    page(app, "pages/areas.py")
+    app.selectbox(key="nogo_person").set_value("P05").run()
+    table = app.dataframe[-1].value
+    assert len(table) >= 1
+    assert table["postcode_sectors"].str.len().min() > 0
+
+
+def test_the_agreement_previews_and_prints(app):
+    page(app, "pages/agreements.py")
+    assert app.success[0].value.startswith("Leanne Ashdown: ")
+    assert "no-go area" in app.success[0].value
+    labels = [b.proto.label for b in app.get("download_button")]
+    assert "Download the annex (PDF)" in labels
+    app.selectbox(key="agr_person").set_value("P05").run()
+    assert app.success[0].value.startswith("Kayla Dorrit: ")
+
+
+def test_a_broken_agreement_template_is_a_message(app):
+    page(app, "pages/agreements.py")
+    app.text_area(key="agr_template").set_value("title = [unclosed").run()
+    assert not app.exception
+    assert "not valid TOML" in app.error[0].value
+
+
+def test_the_street_network_screen_without_a_file(app):
+    page(app, "pages/network.py")
+    assert "No street file yet" in app.info[0].value

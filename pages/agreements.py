@@ -1,0 +1,54 @@
+"""Working agreements: each adult's annex of no-go areas, previewed and printed (PDF)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from geo.agreement import agreement_html, agreement_pdf, build_agreement
+from geo.errors import GeoError
+from ui import agreements, data, shell
+
+shell.page()
+loaded = shell.need_case()
+case = loaded.case
+st.title("Working agreements")
+st.caption("The annex lists the areas a person agrees not to visit, with a map (drawn "
+           "offline) and the postcode sectors. It never shows where the family lives or might "
+           "live. The case's marking is on every page.")
+
+people = case["people"]
+labels = dict(zip(people["person_id"], people["label"], strict=True))
+adults = [p for p, r in zip(people["person_id"], people["role"], strict=True)
+          if r in ("partner", "former_partner", "relative", "associate")]
+if not adults:
+    st.info("No adult in the case to write an agreement for: add people on Case data.")
+    st.stop()
+
+left, right = st.columns(2)
+person = left.selectbox("Agreement for", adults, format_func=lambda p: labels[p],
+                        key="agr_person")
+worker = right.text_input("Named worker", key="agr_worker",
+                          placeholder="the worker the person tells of any approach")
+review = left.date_input("Review date", value=agreements.default_review(case),
+                         key="agr_review")
+with st.expander("The agreement's words (edit for this person)"):
+    template = st.text_area("Template (TOML: title, intro, conditions, closing, signatures)",
+                            agreements.template_text(), height=320, key="agr_template")
+
+try:
+    made = build_agreement(case, person, data.policy(loaded), worker=worker, review=review,
+                           template=agreements.template_from_text(template),
+                           as_of=dt.datetime.now())
+except GeoError as exc:
+    st.error(str(exc))
+    st.stop()
+
+st.success(f"{made.person}: {len(made.no_go)} no-go area(s) covering "
+           f"{len(made.sectors)} postcode sector(s); review on {made.review_date}.")
+st.download_button("Download the annex (PDF)", agreement_pdf(made),
+                   file_name=f"{loaded.ref}-{person}-agreement.pdf", mime="application/pdf",
+                   key="agr_pdf", type="primary")
+st.subheader("Preview")
+st.html(agreements.preview(agreement_html(made)))

@@ -1,0 +1,100 @@
+"""Safe areas and no-go areas: where to ask housing providers to look, and where each
+person agrees not to go."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from geo.agreement import no_go_areas
+from geo.areas import areas_from_surface
+from geo.errors import GeoError
+from geo.sources import household
+from ui import data, exports, mapview, shell
+
+shell.page()
+loaded = shell.need_case()
+case = loaded.case
+policy = data.policy(loaded)
+st.title("Safe areas and no-go areas")
+today = dt.date.today()
+
+people = case["people"]
+labels = dict(zip(people["person_id"], people["label"], strict=True))
+try:
+    default = list(household(case).person_ids)
+except GeoError:
+    default = []
+
+safe_tab, nogo_tab = st.tabs(["Suggested safe areas", "No-go areas for a person"])
+with safe_tab:
+    st.caption("The case's rules (exclusions, zones, threat, school and support limits) are "
+               "evaluated on a grid of 250 m cells over the study area; good cells merge into "
+               "areas, named by postcode districts and sectors. Housing providers can be asked "
+               "to look in these areas before any address exists.")
+    movers = st.multiselect("For", list(labels), default=default,
+                            format_func=lambda p: labels[p], key="areas_people")
+    opts = policy.table("areas")
+    left, right = st.columns(2)
+    min_score = left.slider("Lowest score for a cell to count", 0, 100,
+                            int(opts["min_score"]), 5, key="areas_min_score")
+    min_km2 = right.slider("Smallest area (km²)", 0.25, 5.0, float(opts["min_area_km2"]), 0.25,
+                           key="areas_min_km2")
+    try:
+        grid = data.surface(loaded.ref, loaded.version, tuple(movers), today)
+        found = areas_from_surface(grid, min_score=min_score, min_area_km2=min_km2)
+    except GeoError as exc:
+        st.error(str(exc))
+        st.stop()
+    n_ok = int(grid.judgement.eligible.sum())
+    st.caption(f"{len(grid.row):,} cells of {grid.cell_m:g} m; {n_ok:,} eligible. "
+               f"{len(found)} safe area(s).")
+    if not len(found):
+        st.info("No area qualifies: lower the score or the smallest area, or review the "
+                "limits on the Candidates screen.")
+    else:
+        st.dataframe(found[["rank", "name", "score", "area_km2", "postcode_sectors",
+                            "reasons"]], hide_index=True, width="stretch", key="areas_table")
+        m = mapview.build_map(case, policy, {"safe_areas": found,
+                                             "zones": data.zones(loaded.ref, loaded.version,
+                                                                 today)},
+                              data.settings(), as_of=today, draw=False, show_heat=False,
+                              top_n=0)
+        mapview.show(m, key="areas_map", height=560)
+        fmt = st.radio("Export format", list(exports.FORMATS), horizontal=True,
+                       key="areas_fmt")
+        payload, name, mime = exports.layer_bytes(found, f"{loaded.ref}-safe-areas", fmt)
+        st.download_button(f"Download the safe areas ({fmt})", payload, file_name=name,
+                           mime=mime, key="areas_download")
+
+with nogo_tab:
+    st.caption("The exclusion zones that apply to a person plus the zones drawn for them, "
+               "simplified so a person can follow them, with the postcode sectors each one "
+               "touches. These go into the person's working agreement (Agreements screen).")
+    adults = [p for p, r in zip(people["person_id"], people["role"], strict=True)
+              if r in ("partner", "former_partner", "relative", "associate")]
+    if not adults:
+        st.info("No adult in the case to make no-go areas for: add people on Case data.")
+        st.stop()
+    person = st.selectbox("Person", adults, format_func=lambda p: labels[p], key="nogo_person")
+    try:
+        nogo = no_go_areas(case, person, policy, as_of=data._moment(today))
+    except GeoError as exc:
+        st.error(str(exc))
+        st.stop()
+    if not len(nogo):
+        st.info(f"No no-go area applies to {labels[person]}.")
+    else:
+        st.dataframe(nogo[["number", "reason", "postcode_sectors", "boundaries"]],
+                     hide_index=True, width="stretch", key="nogo_table")
+        nogo_zones = nogo.assign(zone_id=nogo["number"].astype(str), kind="no_go")
+        m = mapview.build_map(case.replace(candidates=case["candidates"].iloc[:0]), policy,
+                              {"zones": nogo_zones}, data.settings(), as_of=today, draw=False,
+                              show_heat=False, top_n=0)
+        mapview.show(m, key="nogo_map", height=520)
+        fmt = st.radio("Export format", list(exports.FORMATS), horizontal=True,
+                       key="nogo_fmt")
+        payload, name, mime = exports.layer_bytes(nogo, f"{loaded.ref}-{person}-no-go", fmt)
+        st.download_button(f"Download the no-go areas ({fmt})", payload, file_name=name,
+                           mime=mime, key="nogo_download")
