@@ -93,6 +93,7 @@ st.caption(f"{n_ok} of {len(ranked)} candidates are eligible for "
               "their school routes checked." if routes is not None
               else "; add a street file on the Street network screen for real school-run "
               "times."))
+st.text("Best now: " + candidates.best_line(ranked))
 table_col, detail_col = st.columns([3, 2])
 with table_col:
     picked = st.dataframe(candidates.table(ranked), hide_index=True, width="stretch",
@@ -112,7 +113,8 @@ with detail_col:
 
 st.subheader("The top candidates on the map")
 top_n = st.slider("Highlight the top", 5, 50, 20, 5, key="cand_top")
-layers = {"ranked": ranked, "zones": data.zones(loaded.ref, loaded.version, dt.date.today())}
+layers = {"ranked": ranked, "zones": data.zones(loaded.ref, loaded.version, dt.date.today()),
+          "sectors": data.sectors(data.study_bounds(case))}
 if routes is not None:
     layers["extra_layers"] = {"School routes": routes_layer(routes)}
 m = mapview.build_map(case, policy, layers,

@@ -40,7 +40,7 @@ if changed:
         except GeoError as exc:
             st.error(str(exc))
         else:
-            st.success(f"Saved as version {version}.")
+            shell.flash(f"Saved as version {version}.")
             st.rerun()
 else:
     st.caption("Edit cells, add or delete rows; changes are checked before anything is saved.")
@@ -85,5 +85,5 @@ if st.button("Save the policy", key="data_policy_save"):
     except GeoError as exc:
         st.error(str(exc))
     else:
-        st.success(f"Saved as version {version}.")
+        shell.flash(f"Saved as version {version}.")
         st.rerun()

@@ -71,5 +71,5 @@ if listed:
         except GeoError as exc:
             st.error(str(exc))
         else:
-            st.success(f"{label}d {choice}.")
+            shell.flash(f"{label}d {choice}.")
             st.rerun()

@@ -70,6 +70,8 @@ with details:
 with drawing:
     st.subheader("Draw a zone")
     polygon = mapview.drawn_polygon(result)
+    if polygon is not None and zones.already_saved(polygon):
+        polygon = None
     if polygon is None:
         st.caption("Use the pentagon tool on the map to draw an area, then save it here as an "
                    "exclusion zone or a no-go area, with its reason.")
@@ -92,5 +94,5 @@ with drawing:
                 except GeoError as exc:
                     st.error(str(exc))
                 else:
-                    st.success(f"Saved {zone_id}.")
+                    shell.flash(f"Saved {zone_id}: it is on the map and in the case's zones.")
                     st.rerun()

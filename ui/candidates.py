@@ -58,6 +58,15 @@ def table(ranked: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def best_line(ranked: pd.DataFrame, n: int = 3) -> str:
+    """The best few eligible candidates in one line (shown as plain text)."""
+    best = ranked[ranked["eligible"]].head(n)
+    if not len(best):
+        return "no candidate is eligible with these limits."
+    return ", ".join(f"{i} ({s:.1f})" for i, s in zip(best["candidate_id"], best["score"],
+                                                       strict=True))
+
+
 def download(ranked: pd.DataFrame) -> bytes:
     """The ranking as CSV with the contract columns, safe to open in a spreadsheet."""
     return csv_safe(pd.DataFrame(ranked[RANK_COLUMNS])).to_csv(index=False).encode("utf-8")

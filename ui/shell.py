@@ -14,6 +14,18 @@ from ui.assets import prepare_map_assets
 
 CASE_KEY = "case_ref"
 READY_KEY = "_shell_ready"
+FLASH_KEY = "_shell_flash"
+
+
+def flash(message: str) -> None:
+    """A success message to show after the rerun that follows a save."""
+    st.session_state[FLASH_KEY] = message
+
+
+def show_flash() -> None:
+    message = st.session_state.pop(FLASH_KEY, None)
+    if message:
+        st.success(message)
 
 
 def setup() -> None:
@@ -37,15 +49,15 @@ def page() -> None:
     ``app.py``. Then the page sets itself up (config, sidebar, banner) and switches that mode
     off for the runs that follow, as ``st.navigation`` itself does once it has run.
     """
-    if st.session_state.pop(READY_KEY, False):
-        return
-    from streamlit.runtime.pages_manager import PagesManager
+    if not st.session_state.pop(READY_KEY, False):
+        from streamlit.runtime.pages_manager import PagesManager
 
-    PagesManager.uses_pages_directory = False
-    setup()
-    info = start()
-    st.session_state.pop(READY_KEY, None)
-    banner(info)
+        PagesManager.uses_pages_directory = False
+        setup()
+        info = start()
+        st.session_state.pop(READY_KEY, None)
+        banner(info)
+    show_flash()
 
 
 def user_name() -> str:

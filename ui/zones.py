@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import geopandas as gpd
 import shapely
+import streamlit as st
 
 from geo.crs import BNG
 from geo.errors import InputError
 from geo.store import Changes, LoadedCase
 from ui import data
+
+SAVED_KEY = "map_saved_drawings"
+
+
+def already_saved(polygon: shapely.Geometry) -> bool:
+    """Whether this drawing was saved already (the map keeps showing it after the save)."""
+    return polygon.wkb_hex in st.session_state.get(SAVED_KEY, set())
 
 
 def next_zone_id(existing) -> str:
@@ -39,4 +47,5 @@ def save_drawn(loaded: LoadedCase, polygon: shapely.Geometry, *, kind: str, reas
     data.store().save_changes(loaded.ref, Changes().add("zones", row),
                               base_version=loaded.version, actor=actor,
                               reason=f"drew zone {zone_id}")
+    st.session_state.setdefault(SAVED_KEY, set()).add(polygon.wkb_hex)
     return zone_id

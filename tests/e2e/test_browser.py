@@ -1,0 +1,121 @@
+"""The app as a user meets it, in Chromium: it opens on the demo case, the map draws, a
+candidate explains itself, a weight changes the order, a drawn zone is saved."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.e2e.conftest import settle, shot
+
+pytestmark = pytest.mark.browser
+
+MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
+
+
+def open_screen(pg, name: str, marker: str) -> None:
+    pg.get_by_role("link", name=name).first.click()
+    settle(pg, marker)
+
+
+def map_frame(pg, index: int = 0):
+    handle = pg.locator(MAP_FRAME).nth(index)
+    handle.wait_for(state="attached")
+    frame = handle.element_handle().content_frame()
+    frame.wait_for_selector("path.leaflet-interactive", state="attached")
+    return frame
+
+
+def test_the_app_opens_on_the_demo_case(page):
+    page.goto(page.app_url)
+    settle(page, "OFFICIAL-SENSITIVE")
+    assert page.get_by_text("DEMO-2026-0147", exact=False).first.is_visible()
+    for name in ("Cases", "Map", "Candidates", "Safe areas", "Agreements", "Case data"):
+        assert page.get_by_role("link", name=name).first.is_visible()
+    shot(page, "01-cases")
+
+
+def test_the_map_draws_every_layer_offline(page):
+    page.goto(page.app_url)
+    settle(page, "OFFICIAL-SENSITIVE")
+    open_screen(page, "Map", "Draw a zone")
+    frame = map_frame(page)
+    paths = frame.locator("path.leaflet-interactive").count()
+    assert paths > 100  # sectors, areas, zones, hot spots, candidates
+    assert frame.locator("div.sp-rank").count() == 20  # the top candidates, numbered
+    assert frame.locator("div.sp-addr").count() == 12  # every linked address
+    legend = frame.locator(".sp-legend").inner_text()
+    assert "Heron (south)" in legend
+    assert "Known to rivals" in legend
+    layers = frame.locator(".leaflet-control-layers-overlays").inner_text()
+    assert "Exclusion zones and no-go areas" in layers
+    assert "Incident heat map" in layers
+    assert frame.locator(".leaflet-control-scale").count() == 1
+    shot(page, "02-map")
+
+
+def test_clicking_a_candidate_shows_its_reasons(page):
+    page.goto(page.app_url)
+    settle(page, "OFFICIAL-SENSITIVE")
+    open_screen(page, "Candidates", "Best now:")
+    frame = map_frame(page)
+    frame.locator("div.sp-rank", has_text=re.compile(r"^1$")).first.click(force=True)
+    settle(page)
+    why = page.get_by_text(re.compile(r"^Eligible\. Nearest threat: ")).first
+    why.wait_for(state="visible")
+    assert "School run" in why.inner_text()
+    shot(page, "03-candidate-explained")
+
+
+def best(page) -> str:
+    return page.get_by_text(re.compile(r"^Best now: ")).first.inner_text()
+
+
+def test_moving_a_weight_changes_the_order(page):
+    page.goto(page.app_url)
+    settle(page, "OFFICIAL-SENSITIVE")
+    open_screen(page, "Candidates", "Best now:")
+    before = best(page)
+    sliders = page.get_by_role("slider")
+    threat = sliders.nth(0)
+    threat.focus()
+    threat.press("Home")  # threat weight to 0: only school run and support count
+    settle(page)
+    page.wait_for_function(
+        "(old) => [...document.querySelectorAll('[data-testid=\"stText\"]')]"
+        ".some(e => e.innerText.startsWith('Best now: ') && e.innerText !== old)",
+        arg=before)
+    assert best(page) != before
+    shot(page, "04-weights-moved")
+
+
+def test_a_drawn_zone_is_saved(page):
+    page.goto(page.app_url)
+    settle(page, "OFFICIAL-SENSITIVE")
+    open_screen(page, "Map", "Draw a zone")
+    frame = map_frame(page)
+    frame.locator("a.leaflet-draw-draw-polygon").click()
+    box = page.locator(MAP_FRAME).first.bounding_box()
+    cx, cy = box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.35
+    for dx, dy in ((0, 0), (70, 0), (70, 60), (0, 60)):
+        page.mouse.click(cx + dx, cy + dy)
+        page.wait_for_timeout(400)  # quicker clicks would read as a double click
+    frame.get_by_text("Finish", exact=True).click()
+    settle(page, "Drawn area:")
+    page.get_by_label("Reason (required)").fill("Market where rivals were seen <b>today</b>")
+    page.get_by_role("button", name="Save the zone").click()
+    settle(page, "Saved Z-001: it is on the map")
+    shot(page, "05-zone-saved")
+
+
+def test_every_screen_renders_without_errors(page):
+    page.goto(page.app_url)
+    settle(page, "OFFICIAL-SENSITIVE")
+    for name, marker, file in (("Safe areas", "Suggested safe areas", "06-safe-areas"),
+                               ("Agreements", "Download the annex (PDF)", "07-agreements"),
+                               ("Street network", "No street file yet", "08-network"),
+                               ("Case data", "Import rows from a file", "09-case-data")):
+        open_screen(page, name, marker)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        shot(page, file)
