@@ -8,7 +8,7 @@ import streamlit as st
 
 from geo.agreement import agreement_html, agreement_pdf, build_agreement
 from geo.errors import GeoError
-from ui import agreements, data, shell
+from ui import agreements, data, people, shell
 
 shell.page()
 loaded = shell.need_case()
@@ -18,10 +18,8 @@ st.caption("The annex lists the areas a person agrees not to visit, with a map (
            "offline) and the postcode sectors. It never shows where the family lives or might "
            "live. The case's marking is on every page.")
 
-people = case["people"]
-labels = dict(zip(people["person_id"], people["label"], strict=True))
-adults = [p for p, r in zip(people["person_id"], people["role"], strict=True)
-          if r in ("partner", "former_partner", "relative", "associate")]
+labels = people.labels(case)
+adults = people.adults(case)
 if not adults:
     st.info("No adult in the case to write an agreement for: add people on Case data.")
     st.stop()

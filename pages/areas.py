@@ -10,8 +10,7 @@ import streamlit as st
 from geo.agreement import no_go_areas
 from geo.areas import areas_from_surface
 from geo.errors import GeoError
-from geo.sources import household
-from ui import data, exports, mapview, shell
+from ui import data, exports, mapview, people, shell
 
 shell.page()
 loaded = shell.need_case()
@@ -20,12 +19,8 @@ policy = data.policy(loaded)
 st.title("Safe areas and no-go areas")
 today = dt.date.today()
 
-people = case["people"]
-labels = dict(zip(people["person_id"], people["label"], strict=True))
-try:
-    default = list(household(case).person_ids)
-except GeoError:
-    default = []
+labels = people.labels(case)
+default = people.default_household(case)
 
 safe_tab, nogo_tab = st.tabs(["Suggested safe areas", "No-go areas for a person"])
 with safe_tab:
@@ -62,18 +57,14 @@ with safe_tab:
                               data.settings(), as_of=today, draw=False, show_heat=False,
                               top_n=0)
         mapview.show(m, key="areas_map", height=560)
-        fmt = st.radio("Export format", list(exports.FORMATS), horizontal=True,
-                       key="areas_fmt")
-        payload, name, mime = exports.layer_bytes(found, f"{loaded.ref}-safe-areas", fmt)
-        st.download_button(f"Download the safe areas ({fmt})", payload, file_name=name,
-                           mime=mime, key="areas_download")
+        exports.download_layer(found, f"{loaded.ref}-safe-areas", "the safe areas",
+                               key="areas")
 
 with nogo_tab:
     st.caption("The exclusion zones that apply to a person plus the zones drawn for them, "
                "simplified so a person can follow them, with the postcode sectors each one "
                "touches. These go into the person's working agreement (Agreements screen).")
-    adults = [p for p, r in zip(people["person_id"], people["role"], strict=True)
-              if r in ("partner", "former_partner", "relative", "associate")]
+    adults = people.adults(case)
     if not adults:
         st.info("No adult in the case to make no-go areas for: add people on Case data.")
         st.stop()
@@ -93,8 +84,5 @@ with nogo_tab:
                               {"zones": nogo_zones}, data.settings(), as_of=today, draw=False,
                               show_heat=False, top_n=0)
         mapview.show(m, key="nogo_map", height=520)
-        fmt = st.radio("Export format", list(exports.FORMATS), horizontal=True,
-                       key="nogo_fmt")
-        payload, name, mime = exports.layer_bytes(nogo, f"{loaded.ref}-{person}-no-go", fmt)
-        st.download_button(f"Download the no-go areas ({fmt})", payload, file_name=name,
-                           mime=mime, key="nogo_download")
+        exports.download_layer(nogo, f"{loaded.ref}-{person}-no-go", "the no-go areas",
+                               key="nogo")

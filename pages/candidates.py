@@ -10,8 +10,7 @@ import streamlit as st
 from geo.errors import GeoError
 from geo.maps import routes_layer
 from geo.rank import rank, rank_with_routes
-from geo.sources import household
-from ui import candidates, data, mapview, network, shell
+from ui import candidates, data, mapview, network, people, shell
 
 shell.page()
 
@@ -20,12 +19,8 @@ case = loaded.case
 policy = data.policy(loaded)
 st.title("Candidates")
 
-people = case["people"]
-labels = dict(zip(people["person_id"], people["label"], strict=True))
-try:
-    default_household = list(household(case).person_ids)
-except GeoError:
-    default_household = []
+labels = people.labels(case)
+default_household = people.default_household(case)
 
 with st.sidebar:
     st.subheader("Who is moving")

@@ -23,3 +23,13 @@ def layer_bytes(frame: gpd.GeoDataFrame, name: str, fmt: str) -> tuple[bytes, st
     with tempfile.TemporaryDirectory(prefix="safeplan-export-") as folder:
         path = write_table(frame, Path(folder) / f"{name}{suffix}", layer=name)
         return path.read_bytes(), path.name, mime
+
+
+def download_layer(frame: gpd.GeoDataFrame, name: str, what: str, *, key: str) -> None:
+    """Format choice and download button for a layer (GeoJSON, GeoPackage, KML or CSV)."""
+    import streamlit as st
+
+    fmt = st.radio("Export format", list(FORMATS), horizontal=True, key=f"{key}_fmt")
+    payload, file_name, mime = layer_bytes(frame, name, fmt)
+    st.download_button(f"Download {what} ({fmt})", payload, file_name=file_name, mime=mime,
+                       key=f"{key}_download")
