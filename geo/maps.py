@@ -27,6 +27,7 @@ import html
 import importlib.util
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import folium
@@ -352,6 +353,15 @@ def _group_colours(case: Case) -> dict[str, str]:
     return out
 
 
+def script_json(value) -> str:
+    """JSON that is safe inside an HTML ``<script>``: ``<``, ``>``, ``&`` and quotes as
+    escapes, like Jinja's ``tojson`` (so no string can close the script)."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return (text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+            .replace("'", "\\u0027").replace("\u2028", "\\u2028")
+            .replace("\u2029", "\\u2029"))
+
+
 class _Shapes(MacroElement):
     """Many polygons as one GeoJSON layer: each feature with its style, popup and tooltip
     (already escaped), drawn by one loop in the browser instead of one folium object each."""
@@ -359,7 +369,7 @@ class _Shapes(MacroElement):
     _template = Template("""
 {% macro script(this, kwargs) %}
 (function() {
-  var layer = L.geoJSON({{ this.data|tojson }}, {
+  var layer = L.geoJSON({{ this.data_json }}, {
     interactive: {{ this.interactive|tojson }},
     style: function(f) { return f.properties.style; },
     onEachFeature: function(f, l) {
@@ -372,10 +382,11 @@ class _Shapes(MacroElement):
 {% endmacro %}
 """)
 
-    def __init__(self, features: list[dict], *, interactive: bool = True):
+    def __init__(self, features: list[dict] | str, *, interactive: bool = True):
         super().__init__()
         self._name = "Shapes"
-        self.data = {"type": "FeatureCollection", "features": features}
+        self.data_json = features if isinstance(features, str) else script_json(
+            {"type": "FeatureCollection", "features": features})
         self.interactive = interactive
 
 
@@ -387,7 +398,7 @@ class _Points(MacroElement):
 {% macro script(this, kwargs) %}
 (function() {
   var group = {{ this._parent.get_name() }};
-  {{ this.items|tojson }}.forEach(function(it) {
+  {{ this.items_json }}.forEach(function(it) {
     var m;
     if (it.html) {
       m = L.marker([it.lat, it.lon], {
@@ -406,10 +417,10 @@ class _Points(MacroElement):
 {% endmacro %}
 """)
 
-    def __init__(self, items: list[dict]):
+    def __init__(self, items: list[dict] | str):
         super().__init__()
         self._name = "Points"
-        self.items = items
+        self.items_json = items if isinstance(items, str) else script_json(items)
 
 
 def _shape_features(gdf: gpd.GeoDataFrame, style, popup, tooltip, *,
@@ -432,6 +443,35 @@ def _add_shapes(fg, gdf: gpd.GeoDataFrame, style, popup, tooltip) -> None:
     _Shapes(_shape_features(gdf, style, popup, tooltip)).add_to(fg)
 
 
+@dataclass(frozen=True)
+class SectorLayer:
+    """The postcode-sector base map, ready to draw: outlines and labels as script-safe JSON.
+    Making it is the slow part of drawing a map, so an app prepares it once per study area
+    and reuses it."""
+
+    outlines: str
+    labels: str
+    count: int
+
+    def __len__(self) -> int:
+        return self.count
+
+
+def sector_layer(sectors: gpd.GeoDataFrame, *, simplify_m: float = 20.0) -> SectorLayer:
+    """Prepare :func:`geo.geocode.sector_outlines` for :func:`case_map` (WGS84, ~1 m)."""
+    shown = sectors.assign(geometry=sectors.geometry.simplify(simplify_m))
+    outlines = _shape_features(
+        shown, lambda r: {"color": "#9a9a9a", "weight": 1, "fill": False},
+        lambda r: None, lambda r: f"Postcode sector {r.sector}", precision=1e-5)
+    points = _wgs(gpd.GeoDataFrame(sectors[["sector"]], geometry=sectors.representative_point(),
+                                   crs=sectors.crs))
+    labels = [{"lat": round(pt.y, 5), "lon": round(pt.x, 5), "size": [60, 14],
+               "html": f"<div class='sp-label'>{esc(name)}</div>", "interactive": False}
+              for name, pt in zip(points["sector"], points.geometry, strict=True)]
+    return SectorLayer(script_json({"type": "FeatureCollection", "features": outlines}),
+                       script_json(labels), len(outlines))
+
+
 # ---------------------------------------------------------------------------------------------
 # the map
 
@@ -444,7 +484,7 @@ def case_map(
     hotspots: gpd.GeoDataFrame | None = None,
     ranked: gpd.GeoDataFrame | None = None,
     safe_areas: gpd.GeoDataFrame | None = None,
-    sectors: gpd.GeoDataFrame | None = None,
+    sectors: gpd.GeoDataFrame | SectorLayer | None = None,
     extra_layers: Mapping[str, folium.FeatureGroup] | None = None,
     as_of: dt.datetime | None = None,
     tiles: tuple[str, str] | None = None,
@@ -466,7 +506,8 @@ def case_map(
         (:func:`geo.hotspots.find_hotspots`), ranked candidates (:func:`geo.rank.rank`, drawn
         instead of the plain candidates) and safe areas.
     sectors
-        Postcode-sector outlines for the offline base map (:func:`geo.geocode.sector_outlines`).
+        Postcode-sector outlines for the offline base map (:func:`geo.geocode.sector_outlines`,
+        or prepared once with :func:`sector_layer`).
     extra_layers
         More feature groups by name (routes, reachable areas), added as they are.
     tiles
@@ -489,21 +530,12 @@ def case_map(
     legend: list[tuple[str, list[tuple[str, str]]]] = []
 
     if sectors is not None and len(sectors):
+        base = sectors if isinstance(sectors, SectorLayer) else sector_layer(sectors)
         fg = folium.FeatureGroup(name=LAYER_TITLES["sectors"], show=True)
-        _Shapes(_shape_features(
-            sectors, lambda r: {"color": "#9a9a9a", "weight": 1, "fill": False},
-            lambda r: None, lambda r: f"Postcode sector {r.sector}", precision=1e-5),
-            interactive=False,
-        ).add_to(fg)
+        _Shapes(base.outlines, interactive=False).add_to(fg)
         fg.add_to(m)
         labels = folium.FeatureGroup(name=LAYER_TITLES["sector_labels"], show=True)
-        points = _wgs(gpd.GeoDataFrame(sectors[["sector"]],
-                                       geometry=sectors.representative_point(),
-                                       crs=sectors.crs))
-        _Points([{"lat": round(pt.y, 6), "lon": round(pt.x, 6), "size": [60, 14],
-                  "html": f"<div class='sp-label'>{esc(name)}</div>", "interactive": False}
-                 for name, pt in zip(points["sector"], points.geometry, strict=True)]
-                ).add_to(labels)
+        _Points(base.labels).add_to(labels)
         labels.add_to(m)
         _LabelZoom(12).add_to(m)
         legend.append(("Base map", [(_swatch("#ffffff", border="#9a9a9a", alpha=0.0),

@@ -49,8 +49,9 @@ with safe_tab:
         st.info("No area qualifies: lower the score or the smallest area, or review the "
                 "limits on the Candidates screen.")
     else:
-        st.dataframe(found[["rank", "name", "score", "area_km2", "postcode_sectors",
-                            "reasons"]], hide_index=True, width="stretch", key="areas_table")
+        st.dataframe(found[["rank", "name", "score", "area_km2", "reasons",
+                            "postcode_sectors"]], hide_index=True, width="stretch",
+                     key="areas_table")
         m = mapview.build_map(case, policy, {"safe_areas": found,
                                              "zones": data.zones(loaded.ref, loaded.version,
                                                                  today)},

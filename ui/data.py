@@ -16,6 +16,7 @@ import streamlit as st
 from geo.demo import build_demo_case
 from geo.geocode import sector_outlines
 from geo.hotspots import find_hotspots
+from geo.maps import SectorLayer, sector_layer
 from geo.model import Case
 from geo.rank import Assessment, assess_case
 from geo.settings import Policy, Settings
@@ -83,9 +84,9 @@ def hotspots(ref: str, version: int, as_of: dt.date) -> gpd.GeoDataFrame:
 
 
 @st.cache_resource(max_entries=8, show_spinner="Drawing postcode sectors (offline)...")
-def sectors(bounds: tuple[float, float, float, float]) -> gpd.GeoDataFrame:
-    """Postcode-sector outlines for the base map, for a study area rounded to 1 km."""
-    return sector_outlines(bounds, margin_m=1_000.0)
+def sectors(bounds: tuple[float, float, float, float]) -> SectorLayer:
+    """The postcode-sector base map for a study area rounded to 1 km, ready to draw."""
+    return sector_layer(sector_outlines(bounds, margin_m=1_000.0))
 
 
 def study_bounds(case: Case) -> tuple[float, float, float, float]:

@@ -112,13 +112,20 @@ def page(browser, app_server, block_network):
     assert errors == [], f"JavaScript errors: {errors}"
 
 
+_IDLE = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  const state = app && app.getAttribute('data-test-script-state');
+  return state === 'notRunning';
+}"""
+
+
 def settle(pg, text: str | None = None) -> None:
-    """Wait until the app has finished running (and shows ``text``, if given)."""
+    """Wait until the app's script has finished running (and shows ``text``, if given)."""
+    pg.wait_for_timeout(300)  # let a rerun that was just asked for begin
+    pg.wait_for_function(_IDLE, timeout=120_000)
     if text:
         pg.get_by_text(text, exact=False).first.wait_for(state="visible")
-    pg.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-        timeout=90_000)
+        pg.wait_for_function(_IDLE, timeout=120_000)
 
 
 def shot(pg, name: str) -> Path:
