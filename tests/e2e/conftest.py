@@ -39,7 +39,13 @@ def app_server(tmp_path_factory):
                     "chromium)")
     port = _free_port()
     data = tmp_path_factory.mktemp("e2e-data")
-    env = dict(os.environ, SAFEPLAN_DATA_DIR=str(data), PYTHONUNBUFFERED="1")
+    guard_log = data / "outbound.log"
+    guard_log.touch()
+    env = dict(os.environ, SAFEPLAN_DATA_DIR=str(data), PYTHONUNBUFFERED="1",
+               # the server refuses, and records, any attempt to reach another host
+               SAFEPLAN_NETGUARD_LOG=str(guard_log),
+               PYTHONPATH=os.pathsep.join([str(Path(__file__).parent / "netguard"),
+                                           os.environ.get("PYTHONPATH", "")]))
     for name in ("SAFEPLAN_DATABASE_URL", "SAFEPLAN_TILE_URL"):
         env.pop(name, None)
     log = open(data / "streamlit.log", "w")  # noqa: SIM115 - closed at teardown
@@ -63,12 +69,14 @@ def app_server(tmp_path_factory):
                             + (data / "streamlit.log").read_text()[-2000:])
             time.sleep(0.25)
     yield url
+    attempts = guard_log.read_text().split()
     proc.terminate()
     try:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+    assert attempts == [], f"the app server tried to reach other hosts: {attempts}"
 
 
 @pytest.fixture(scope="session")

@@ -119,3 +119,22 @@ def test_every_screen_renders_without_errors(page):
         open_screen(page, name, marker)
         assert page.locator('[data-testid="stException"]').count() == 0
         shot(page, file)
+
+
+def test_the_server_is_guarded_against_outbound_connections(app_server, tmp_path):
+    """The guard the server runs under really refuses (and records) an outbound attempt:
+    a Python started the same way cannot reach an outside address."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    log = tmp_path / "outbound.log"
+    guard = Path(__file__).parent / "netguard"
+    env = dict(os.environ, SAFEPLAN_NETGUARD_LOG=str(log), PYTHONPATH=str(guard))
+    code = ("import socket\ntry:\n    socket.create_connection(('192.0.2.1', 443), 1)\n"
+            "except OSError as e:\n    print(e)")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert "refused by the test guard: 192.0.2.1" in out.stdout
+    assert log.read_text().split() == ["192.0.2.1"]
