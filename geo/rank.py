@@ -43,7 +43,7 @@ import pyarrow as pa
 import shapely
 
 from geo import _text as T
-from geo._spatial import Pairs, geometry_pairs, nearest
+from geo._spatial import Pairs, nearest, point_pairs, polygon_pairs
 from geo.crs import bng_to_wgs84
 from geo.errors import InputError
 from geo.model import Case
@@ -130,12 +130,21 @@ def _threat(px, py, points: np.ndarray, sources: gpd.GeoDataFrame):
     bandwidth = sources["bandwidth_m"].to_numpy(float)
     exclude = sources["exclude_m"].to_numpy(float)
     reach = np.maximum(bandwidth, exclude)
+    is_point = shapely.get_type_id(geoms) == 0
+    polys = np.flatnonzero(~is_point)
+    on_poly = polygon_pairs(px, py, geoms[polys], reach[polys], points=points)
+    on_poly = Pairs(on_poly.point, polys[on_poly.source], on_poly.dist_m)
     parts = []
-    # one pass per distinct reach: radii differ by kind, and a tight radius is cheaper
+    # one pass per distinct reach (radii differ by kind, and a tight radius is cheaper):
+    # point sources, then polygons
     for radius in np.unique(reach):
-        idx = np.flatnonzero(reach == radius)
-        found = geometry_pairs(px, py, geoms[idx], float(radius), points=points)
-        parts.append(Pairs(found.point, idx[found.source], found.dist_m))
+        idx = np.flatnonzero(is_point & (reach == radius))
+        if len(idx):
+            xy = shapely.get_coordinates(geoms[idx])
+            found = point_pairs(px, py, xy[:, 0], xy[:, 1], float(radius))
+            parts.append(Pairs(found.point, idx[found.source], found.dist_m))
+        if len(polys):
+            parts.append(on_poly.where(reach[on_poly.source] == radius))
     pairs = Pairs(*(np.concatenate([getattr(p, f) for p in parts]) if parts else np.empty(0)
                     for f in ("point", "source", "dist_m")))
     if not parts:
@@ -206,7 +215,7 @@ def _nearest_sources(px, py, geoms: np.ndarray, reach: np.ndarray, pairs: Pairs)
         search = todo[~keep & (dist[todo] > poly_reach)]
         if len(search):
             idx = np.flatnonzero(~is_point)
-            j, d = nearest(px[search], py[search], geoms[idx])
+            j, d = nearest(px[search], py[search], geoms[idx], nearer_than=dist[search])
             found = (j >= 0) & (d < dist[search])
             best[search[found]] = idx[j[found]]
             dist[search[found]] = d[found]
@@ -277,13 +286,14 @@ def assess(
     All distances are in metres in EPSG:27700 and exact (not sampled).
     """
     candidates = candidates.reset_index(drop=True)
-    px = candidates.geometry.x.to_numpy()
-    py = candidates.geometry.y.to_numpy()
     points = np.asarray(candidates.geometry.values, dtype=object)
+    if (shapely.get_type_id(points) == 0).all():
+        px, py = shapely.get_x(points), shapely.get_y(points)
+    else:  # geopandas says what is wrong
+        px, py = candidates.geometry.x.to_numpy(), candidates.geometry.y.to_numpy()
     (threat, top_source, top_share, top_m, near_src, near_m, violations) = _threat(
         px, py, points, sources)
-    zone_hits = _zone_hits(np.asarray(candidates.geometry.values, dtype=object),
-                           members.zones)
+    zone_hits = _zone_hits(points, members.zones)
     school_min, school_idx, school_est, school_status = _school_runs(
         px, py, members.schools, policy, travel)
     if len(members.support):
