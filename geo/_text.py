@@ -21,6 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from geo._spatial import distinct as distinct_keys
+
 _TWO_DIGITS = pa.array([f"{i:02d}" for i in range(100)])
 
 
@@ -66,19 +68,6 @@ def stack(*tables) -> pa.Array:
         [str(w) for w in t], type=pa.string()) for t in tables])
 
 
-def _distinct(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct keys (sorted) and each row's position among them, like ``np.unique``
-    but without sorting when the keys span a short range."""
-    if len(keys) == 0:
-        return keys, np.empty(0, dtype=np.int64)
-    lo, hi = int(keys.min()), int(keys.max())
-    if hi - lo > max(4 * len(keys), 4096):
-        return np.unique(keys, return_inverse=True)
-    present = np.bincount(keys - lo, minlength=hi - lo + 1) > 0
-    position = np.cumsum(present) - 1
-    return np.flatnonzero(present) + lo, position[keys - lo]
-
-
 def lookup(keys, words: Callable[[np.ndarray], pa.Array], mask=None) -> pa.Array:
     """``words(keys)`` for every row, each distinct text written once; ``""`` outside ``mask``.
 
@@ -87,7 +76,7 @@ def lookup(keys, words: Callable[[np.ndarray], pa.Array], mask=None) -> pa.Array
     """
     keys = np.asarray(keys, dtype=np.int64)
     chosen = keys if mask is None else keys[np.asarray(mask, dtype=bool)]
-    distinct, position = _distinct(chosen)
+    distinct, position = distinct_keys(chosen)
     table = words(distinct) if len(distinct) else pa.array([], type=pa.string())
     if mask is not None:
         index = np.full(len(keys), len(distinct), dtype=np.int64)
