@@ -137,11 +137,13 @@ def polygon_pairs(px, py, polygons: np.ndarray, radius_m, *,
     xs = px[order]
     ys = py[order]
     bounds = shapely.bounds(polygons)
-    # a circle around each polygon, to drop the corners of its widened bounding box
+    # a circle around each polygon (its centroid to its farthest vertex), to drop the
+    # corners of its widened bounding box; both tests with a hair to spare for rounding
     centre = shapely.get_coordinates(shapely.centroid(polygons))
-    corners = np.stack([bounds[:, [0, 1]], bounds[:, [0, 3]], bounds[:, [2, 1]],
-                        bounds[:, [2, 3]]], axis=1)
-    circle = np.hypot(*(corners - centre[:, None, :]).transpose(2, 0, 1)).max(axis=1)
+    xy, owner = shapely.get_coordinates(polygons, return_index=True)
+    circle = np.zeros(len(polygons))
+    np.maximum.at(circle, owner, np.hypot(xy[:, 0] - centre[owner, 0],
+                                          xy[:, 1] - centre[owner, 1]))
     out_p, out_s, out_d = [], [], []
     for j, geom in enumerate(polygons):
         if geom is None or shapely.is_empty(geom):
@@ -151,8 +153,10 @@ def polygon_pairs(px, py, polygons: np.ndarray, radius_m, *,
         hi = np.searchsorted(xs, bounds[j, 2] + radius_m, side="right")
         band_x = xs[lo:hi]
         band = ys[lo:hi]
-        hit = (band >= bounds[j, 1] - radius_m) & (band <= bounds[j, 3] + radius_m)
-        reach = radius_m + circle[j]
+        dx = np.maximum(np.maximum(bounds[j, 0] - band_x, band_x - bounds[j, 2]), 0.0)
+        dy = np.maximum(np.maximum(bounds[j, 1] - band, band - bounds[j, 3]), 0.0)
+        hit = dx * dx + dy * dy <= radius_m * radius_m * (1 + 1e-9) + 1e-6
+        reach = (radius_m + circle[j]) * (1 + 1e-9) + 1e-3
         hit &= (band_x - centre[j, 0]) ** 2 + (band - centre[j, 1]) ** 2 <= reach * reach
         idx = order[lo:hi][hit]
         if len(idx) == 0:
@@ -240,7 +244,7 @@ def nearest(px, py, geoms: np.ndarray, *, spacing_m: float = 100.0, k: int = 8,
     is_point = shapely.get_type_id(geoms) == 0
     if is_point.any():
         idx = np.flatnonzero(is_point)
-        j, dist = _nearest_point(xy, shapely.get_coordinates(geoms[idx]))
+        j, dist = nearest_point(xy, shapely.get_coordinates(geoms[idx]))
         best = idx[j]
     if (~is_point).any():
         idx = np.flatnonzero(~is_point)
@@ -264,7 +268,7 @@ def nearest(px, py, geoms: np.ndarray, *, spacing_m: float = 100.0, k: int = 8,
     return best, dist
 
 
-def _nearest_point(xy: np.ndarray, sxy: np.ndarray, *, few: int = 8
+def nearest_point(xy: np.ndarray, sxy: np.ndarray, *, few: int = 8
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Index of and distance to the nearest of the points ``sxy``, as a k-d tree answers;
     for a few points, measured directly (the same numbers, without building the tree)."""
