@@ -227,8 +227,9 @@ def nearest(px, py, geoms: np.ndarray, *, spacing_m: float = 100.0, k: int = 8,
     proof fails, and points inside a polygon (distance 0), are settled by GEOS.
 
     ``nearer_than`` (one distance per point) says that only polygons strictly nearer matter:
-    a point with no segment midpoint within that distance plus half a segment has none, and
-    is answered -1, inf without measuring.
+    a point with no segment midpoint within that distance plus half a segment has none (nor
+    is it inside one: a point inside a polygon is no farther from its boundary than half the
+    shorter side of its bounding box), and is answered -1, inf without measuring.
     """
     from scipy.spatial import cKDTree
 
@@ -258,7 +259,9 @@ def nearest(px, py, geoms: np.ndarray, *, spacing_m: float = 100.0, k: int = 8,
             # a segment nearer than D has its midpoint within D + half (1 m for rounding)
             bound = np.asarray(nearer_than, float)
             ok = np.isfinite(bound)
-            reach = np.where(ok, bound, 0.0) + half + 1.0
+            box = shapely.bounds(polys)
+            inner = np.nanmax(np.minimum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])) / 2
+            reach = np.maximum(np.where(ok, bound, 0.0), inner) + half + 1.0
             maybe = ~ok | (mids.query_ball_point(xy, reach, return_length=True) > 0)
             rows = rows[maybe]
         d_poly, owner = _nearest_polygon(px[rows], py[rows], polys, seg, mids, half, k)

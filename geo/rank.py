@@ -491,8 +491,8 @@ def rank(
                                             len(labels) - 1)[order])
     columns = {
         "rank": np.arange(1, n + 1),
-        "candidate_id": ids.array.take(order),
-        "label": cands["label"].astype(str).array.take(order),
+        "candidate_id": _take_text(ids, order),
+        "label": _take_text(cands["label"].astype(str), order),
         "postcode": (cands["postcode"].to_numpy()[order] if "postcode" in cands.columns
                      else np.full(n, None)),
         "lat": a.lat[order],
@@ -510,6 +510,12 @@ def rank(
         "constraints_broken": broken[order],
     }
     return gpd.GeoDataFrame(columns, geometry=cands.geometry.array.take(order), crs=cands.crs)
+
+
+def _take_text(column: pd.Series, order: np.ndarray):
+    """The text column's rows in ``order``, as its own (Arrow) array; an empty one as
+    objects, which is what pandas makes of no rows."""
+    return column.array.take(order) if len(column) else column.to_numpy()[order]
 
 
 def _rank_order(group: np.ndarray, exact: np.ndarray, threat: np.ndarray, school: np.ndarray,
