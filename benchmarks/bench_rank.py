@@ -1,9 +1,10 @@
 """Rank 100,000 candidates against 2,000 incidents, 200 activity areas and 500 addresses.
 
 Run: ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 python
-benchmarks/bench_rank.py`` (numbers go in benchmarks/README.md). The script also pins itself to
-one CPU (``SAFEPLAN_BENCH_CPU`` picks which; ``none`` does not pin), so every library thread
-shares that one core.
+benchmarks/bench_rank.py`` (numbers go in benchmarks/README.md). The script reports the process
+CPU time over wall time of the safeplan runs: at most 1.0x means one core did all the work.
+``SAFEPLAN_BENCH_CPU=N`` pins the process to CPU N as well (on a shared machine that can be
+slower: the scheduler can no longer move it to an idle core).
 
 Timing: the first run in the process is shown on its own (it loads libraries and grows the
 heap); then ``SAFEPLAN_BENCH_RUNS`` (7) runs of each way, reported as best, median and range,
@@ -138,15 +139,14 @@ def plain_geopandas(candidates: gpd.GeoDataFrame, sources: gpd.GeoDataFrame) -> 
 
 
 def one_core() -> str:
-    """Pin the process to one CPU (all its threads then share it); say which."""
+    """Pin the process to one CPU if ``SAFEPLAN_BENCH_CPU`` says which; say how it runs."""
     choice = os.environ.get("SAFEPLAN_BENCH_CPU", "")
     threads = ", ".join(f"{v}={os.environ.get(v, 'unset')}" for v in (
         "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"))
-    if choice == "none" or not hasattr(os, "sched_setaffinity"):
-        return f"not pinned; {threads}"
-    cpu = int(choice) if choice else max(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {cpu})
-    return f"pinned to CPU {cpu}; {threads}"
+    if not choice or not hasattr(os, "sched_setaffinity"):
+        return threads
+    os.sched_setaffinity(0, {int(choice)})
+    return f"pinned to CPU {choice}; {threads}"
 
 
 def spread(times: list[float]) -> str:
@@ -164,14 +164,18 @@ def main() -> None:
     cands = case["candidates"]
     print(f"rank {len(cands):,} candidates against {len(case['incidents']):,} incidents, "
           f"{len(case['activity_areas'])} activity areas, {len(case['addresses'])} addresses "
-          f"({len(sources):,} threat sources); one core: {pinned}")
+          f"({len(sources):,} threat sources); {pinned}")
+
+    cpu_per_wall = []
 
     def safeplan():
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         a = assess(cands, sources, members, policy)
         mid = time.perf_counter()
         ranked = rank(a)
-        return time.perf_counter() - start, mid - start, ranked, a
+        end = time.perf_counter()
+        cpu_per_wall.append((time.process_time() - cpu) / (end - start))
+        return end - start, mid - start, ranked, a
 
     cold, *_ = safeplan()
     timings = []
@@ -208,7 +212,8 @@ def main() -> None:
                                   - plain["nearest_m"].reindex(cands.index).to_numpy()))
     print(f"  safeplan assess + rank (with reasons):  {total:6.3f} s  "
           f"(assess {part_assess:.3f} s, rank {total - part_assess:.3f} s in the best run)")
-    print(f"      {spread(totals)}; first run in the process {cold:.3f} s")
+    print(f"      {spread(totals)}; first run in the process {cold:.3f} s; "
+          f"CPU time / wall time at most {max(cpu_per_wall):.2f}x")
     print(f"      memory: {peak:.0f} MiB at the peak of one run (numpy and Python, traced); "
           f"Arrow pool peak {arrow_peak:.0f} MiB and process peak RSS {rss:,.0f} MiB, both "
           f"for the whole process so far (case, libraries, {runs + 2} runs)")
