@@ -1,7 +1,14 @@
 """Rank 100,000 candidates against 2,000 incidents, 200 activity areas and 500 addresses.
 
-Run: ``python benchmarks/bench_rank.py`` (one core: set ``OMP_NUM_THREADS=1``; numbers go in
-benchmarks/README.md).
+Run: ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 python
+benchmarks/bench_rank.py`` (numbers go in benchmarks/README.md). The script reports the process
+CPU time over wall time of the safeplan runs: at most 1.0x means one core did all the work.
+``SAFEPLAN_BENCH_CPU=N`` pins the process to CPU N as well (on a shared machine that can be
+slower: the scheduler can no longer move it to an idle core).
+
+Timing: the first run in the process is shown on its own (it loads libraries and grows the
+heap); then ``SAFEPLAN_BENCH_RUNS`` (7) runs of each way, reported as best, median and range,
+and the ratio of the two ways from the same run.
 
 A synthetic case over Greater Manchester (60 x 45 km): activity areas are irregular polygons
 (30 to 60 vertices, 0.3 to 3 km2) clustered in the urban core like real ones, incidents
@@ -19,12 +26,16 @@ the city, and candidates are spread over the whole county. Two ways, same inputs
 from __future__ import annotations
 
 import datetime as dt
+import os
+import resource
+import statistics
 import time
 import tracemalloc
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 
 from geo.model import Case, validate_case
@@ -127,7 +138,25 @@ def plain_geopandas(candidates: gpd.GeoDataFrame, sources: gpd.GeoDataFrame) -> 
     return out.sort_values(["excluded", "threat"])
 
 
+def one_core() -> str:
+    """Pin the process to one CPU if ``SAFEPLAN_BENCH_CPU`` says which; say how it runs."""
+    choice = os.environ.get("SAFEPLAN_BENCH_CPU", "")
+    threads = ", ".join(f"{v}={os.environ.get(v, 'unset')}" for v in (
+        "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"))
+    if not choice or not hasattr(os, "sched_setaffinity"):
+        return threads
+    os.sched_setaffinity(0, {int(choice)})
+    return f"pinned to CPU {choice}; {threads}"
+
+
+def spread(times: list[float]) -> str:
+    return (f"best {min(times):.3f} s, median {statistics.median(times):.3f} s, "
+            f"range {min(times):.3f}-{max(times):.3f} s over {len(times)} runs")
+
+
 def main() -> None:
+    pinned = one_core()
+    runs = int(os.environ.get("SAFEPLAN_BENCH_RUNS", "7"))
     case = synthetic_case()
     policy = Policy.default()
     sources = threat_sources(case, policy, as_of=AS_OF)
@@ -135,28 +164,45 @@ def main() -> None:
     cands = case["candidates"]
     print(f"rank {len(cands):,} candidates against {len(case['incidents']):,} incidents, "
           f"{len(case['activity_areas'])} activity areas, {len(case['addresses'])} addresses "
-          f"({len(sources):,} threat sources)")
+          f"({len(sources):,} threat sources); {pinned}")
 
-    timings = []
-    for _ in range(3):
-        start = time.perf_counter()
+    cpu_per_wall = []
+
+    def safeplan():
+        start, cpu = time.perf_counter(), time.process_time()
         a = assess(cands, sources, members, policy)
         mid = time.perf_counter()
         ranked = rank(a)
         end = time.perf_counter()
-        timings.append((end - start, mid - start, end - mid))
-    total, part_assess, part_rank = min(timings)
+        cpu_per_wall.append((time.process_time() - cpu) / (end - start))
+        return end - start, mid - start, ranked, a
+
+    cold, *_ = safeplan()
+    timings = []
+    for _ in range(runs):
+        total, part_assess, ranked, a = safeplan()
+        timings.append((total, part_assess))
+        del ranked, a  # as a caller would: the last result is gone before the next
+    totals = [t for t, _ in timings]
+    total, part_assess = min(timings)
+    ranked, a = safeplan()[2:]
     tracemalloc.start()
     rank(assess(cands, sources, members, policy))
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    start = time.perf_counter()
-    rank(a, weights={"threat": 1.0, "school": 0.1, "support": 0.1})
-    rerank = time.perf_counter() - start
+    arrow_peak = pa.default_memory_pool().max_memory() / 2**20
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+    reranks = []
+    for _ in range(3):
+        start = time.perf_counter()
+        rank(a, weights={"threat": 1.0, "school": 0.1, "support": 0.1})
+        reranks.append(time.perf_counter() - start)
 
-    start = time.perf_counter()
-    plain = plain_geopandas(cands, sources)
-    plain_s = time.perf_counter() - start
+    plain_times = []
+    for _ in range(max(3, runs // 2)):
+        start = time.perf_counter()
+        plain = plain_geopandas(cands, sources)
+        plain_times.append(time.perf_counter() - start)
     # same answers
     mine = ranked.set_index("candidate_id").loc[cands["candidate_id"]]
     agree_threat = np.allclose(mine["threat_score"].to_numpy(),
@@ -164,13 +210,21 @@ def main() -> None:
                                atol=1e-3)
     agree_near = np.nanmax(np.abs(mine["nearest_threat_m"].to_numpy()
                                   - plain["nearest_m"].reindex(cands.index).to_numpy()))
-    print(f"  safeplan assess + rank (with reasons): {total:6.3f} s  "
-          f"(assess {part_assess:.3f} s, rank {part_rank:.3f} s)  peak {peak:.0f} MiB")
-    print(f"  safeplan re-rank with new weights:     {rerank:6.3f} s")
-    print(f"  plain geopandas (no reasons):          {plain_s:6.3f} s  "
-          f"({plain_s / total:.1f}x safeplan)")
+    print(f"  safeplan assess + rank (with reasons):  {total:6.3f} s  "
+          f"(assess {part_assess:.3f} s, rank {total - part_assess:.3f} s in the best run)")
+    print(f"      {spread(totals)}; first run in the process {cold:.3f} s; "
+          f"CPU time / wall time at most {max(cpu_per_wall):.2f}x")
+    print(f"      memory: {peak:.0f} MiB at the peak of one run (numpy and Python, traced); "
+          f"Arrow pool peak {arrow_peak:.0f} MiB and process peak RSS {rss:,.0f} MiB, both "
+          f"for the whole process so far (case, libraries, {runs + 2} runs)")
+    print(f"  safeplan re-rank with new weights:      {min(reranks):6.3f} s  (best of 3)")
+    print(f"  plain geopandas (no reasons):           {min(plain_times):6.3f} s  "
+          f"({min(plain_times) / total:.1f}x safeplan, best to best; "
+          f"{statistics.median(plain_times) / statistics.median(totals):.1f}x median to median)")
+    print(f"      {spread(plain_times)}")
     print(f"  same threat scores: {agree_threat}; nearest distance max difference "
-          f"{agree_near:.2e} m; eligible {int(ranked['eligible'].sum()):,}")
+          f"{agree_near:.2e} m (safeplan rounds to 0.1 m); eligible "
+          f"{int(ranked['eligible'].sum()):,}")
     _ = kernel
 
 

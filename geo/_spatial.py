@@ -3,10 +3,10 @@
 The engine needs, for every candidate, its distance to every threat source within a radius
 (for the threat kernel and the exclusions) and to the nearest one. Asking GEOS pair by pair
 costs microseconds a pair and hundreds of thousands of pairs are normal, so the work is done
-in blocks. Point sources: a grid of cells as wide as the radius, each cell of points compared
-with the sources of its 3 x 3 neighbourhood in one dense numpy block (a loop over occupied
-cells, never over points). Polygon sources: one GEOS call per prepared polygon on the points
-of its widened bounding box (a loop over polygons, never over points); inside is 0.
+in blocks. Point sources: a grid of cells as wide as the radius, each point compared with the
+sources of the 3 x 3 cells around its own, all points at once in cache-sized blocks (a loop
+over blocks, never over points). Polygon sources: one GEOS call per polygon on the points of
+its widened bounding box (a loop over polygons, never over points); inside is 0.
 
 Notes
 -----
@@ -48,68 +48,81 @@ def _cells(x: np.ndarray, y: np.ndarray, origin: tuple[float, float], size: floa
     )
 
 
-def _blocks(px, py, qx, qy, size: float):
-    """For each occupied cell of points P: the P indices and the Q indices in its 3 x 3 block.
+def distinct(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct integer keys (sorted) and each row's position among them, as
+    ``np.unique(keys, return_inverse=True)``, without sorting when they span a short range."""
+    keys = np.asarray(keys, dtype=np.int64)
+    if len(keys) == 0:
+        return keys, np.empty(0, dtype=np.int64)
+    lo, hi = int(keys.min()), int(keys.max())
+    if hi - lo > max(4 * len(keys), 4096):
+        return np.unique(keys, return_inverse=True)
+    present = np.bincount(keys - lo, minlength=hi - lo + 1) > 0
+    position = np.cumsum(present) - 1
+    return np.flatnonzero(present) + lo, position[keys - lo]
 
-    Yields ``(p_idx, q_idx)`` arrays; Q are "items" located by a representative point.
+
+def point_pairs(px, py, sx, sy, radius_m: float, *, block: int = 1 << 16) -> Pairs:
+    """All (point, source point) pairs no further apart than ``radius_m``.
+
+    Each point is compared with the sources in the 3 x 3 cells (as wide as the radius) around
+    its own: in that order of cells, and by source number within a cell. The comparisons are
+    made ``block`` at a time (so the arrays stay in the processor's cache), for all points
+    at once: a loop over blocks, not over points or cells. Pairs come by point.
     """
-    if len(px) == 0 or len(qx) == 0:
-        return
-    origin = (min(px.min(), qx.min()) - size, min(py.min(), qy.min()) - size)
-    pi, pj = _cells(px, py, origin, size)
-    qi, qj = _cells(qx, qy, origin, size)
-    span = int(max(pj.max(), qj.max())) + 3
-    pkey = pi * span + pj
-    qkey = qi * span + qj
-    porder = np.argsort(pkey, kind="stable")
-    qorder = np.argsort(qkey, kind="stable")
-    pkey_sorted = pkey[porder]
-    qkey_sorted = qkey[qorder]
-    cells, starts = np.unique(pkey_sorted, return_index=True)
-    ends = np.append(starts[1:], len(porder))
-    offsets = np.array([di * span + dj for di in (-1, 0, 1) for dj in (-1, 0, 1)])
-    neighbours = cells[:, None] + offsets[None, :]
-    lo = np.searchsorted(qkey_sorted, neighbours, side="left")
-    hi = np.searchsorted(qkey_sorted, neighbours, side="right")
-    for c in range(len(cells)):
-        ranges = [(a, b) for a, b in zip(lo[c], hi[c], strict=True) if b > a]
-        if not ranges:
-            continue
-        q_idx = (
-            qorder[ranges[0][0]:ranges[0][1]]
-            if len(ranges) == 1
-            else np.concatenate([qorder[a:b] for a, b in ranges])
-        )
-        yield porder[starts[c]:ends[c]], q_idx
-
-
-def point_pairs(px, py, sx, sy, radius_m: float) -> Pairs:
-    """All (point, source point) pairs no further apart than ``radius_m``."""
     px, py, sx, sy = (np.asarray(a, float) for a in (px, py, sx, sy))
-    out_p, out_s, out_d = [], [], []
-    r2 = radius_m * radius_m
-    for p_idx, s_idx in _blocks(px, py, sx, sy, max(radius_m, 1.0)):
-        dx = px[p_idx][:, None] - sx[s_idx][None, :]
-        dy = py[p_idx][:, None] - sy[s_idx][None, :]
-        d2 = dx * dx + dy * dy
-        rows, cols = np.nonzero(d2 <= r2)
-        if len(rows):
-            out_p.append(p_idx[rows])
-            out_s.append(s_idx[cols])
-            out_d.append(np.sqrt(d2[rows, cols]))
-    if not out_p:
+    if len(px) == 0 or len(sx) == 0:
         return Pairs.empty()
+    size = max(radius_m, 1.0)
+    origin = (min(px.min(), sx.min()) - size, min(py.min(), sy.min()) - size)
+    pi, pj = _cells(px, py, origin, size)
+    qi, qj = _cells(sx, sy, origin, size)
+    span = int(max(pj.max(), qj.max())) + 3
+    qorder = np.argsort(qi * span + qj, kind="stable")
+    qkey = (qi * span + qj)[qorder]
+    cells, cell_of = distinct(pi * span + pj)
+    around = (cells[:, None] + np.array([di * span + dj for di in (-1, 0, 1)
+                                         for dj in (-1, 0, 1)])[None, :]).ravel()
+    lo = np.searchsorted(qkey, around, side="left")
+    count = np.searchsorted(qkey, around, side="right") - lo
+    # the sources around each occupied cell, one cell's list after the other
+    ends = np.cumsum(count)
+    near = qorder[np.repeat(lo - (ends - count), count) + np.arange(ends[-1])]
+    per_cell = count.reshape(-1, 9).sum(axis=1)
+    cell_start = np.cumsum(per_cell) - per_cell
+    k = per_cell[cell_of]
+    todo = np.flatnonzero(k)
+    if not len(todo):
+        return Pairs.empty()
+    r2 = radius_m * radius_m
+    out_p, out_s, out_d = [], [], []
+    cuts = np.searchsorted(np.cumsum(k[todo]), np.arange(block, int(k.sum()), block))
+    for part in np.split(todo, cuts):
+        if not len(part):
+            continue
+        kp = k[part]
+        first = np.cumsum(kp) - kp
+        s = near[np.arange(int(kp.sum())) - np.repeat(first - cell_start[cell_of[part]], kp)]
+        p = np.repeat(part, kp)
+        dx = px[p] - sx[s]
+        dy = py[p] - sy[s]
+        d2 = dx * dx + dy * dy
+        keep = np.flatnonzero(d2 <= r2)
+        out_p.append(p[keep])
+        out_s.append(s[keep])
+        out_d.append(np.sqrt(d2[keep]))
     return Pairs(np.concatenate(out_p), np.concatenate(out_s), np.concatenate(out_d))
 
 
-def polygon_pairs(px, py, polygons: np.ndarray, radius_m: float, *,
+def polygon_pairs(px, py, polygons: np.ndarray, radius_m, *,
                   points: np.ndarray | None = None) -> Pairs:
-    """All (point, polygon) pairs with the point no further than ``radius_m`` from the polygon.
+    """All (point, polygon) pairs with the point no further than ``radius_m`` from the polygon
+    (one radius for all, or one per polygon).
 
     The distance is 0 for a point inside (or on) the polygon. Points are swept by x so each
     polygon sees only the points in its bounding box widened by the radius; distances come
-    from GEOS on the prepared polygon (an indexed facet distance, microseconds for thousands
-    of points), one call per polygon. ``points`` may pass the points as shapely geometries
+    from GEOS (a point-in-polygon test, then the nearest of the polygon's segments), one call
+    per polygon. Pairs come by polygon. ``points`` may pass the points as shapely geometries
     already made (the same as ``shapely.points(px, py)``).
     """
     px = np.asarray(px, float)
@@ -117,33 +130,38 @@ def polygon_pairs(px, py, polygons: np.ndarray, radius_m: float, *,
     polygons = np.asarray(polygons, dtype=object)
     if len(px) == 0 or len(polygons) == 0:
         return Pairs.empty()
+    radii = np.broadcast_to(np.asarray(radius_m, float), (len(polygons),))
     if points is None:
         points = shapely.points(px, py)
-    order = np.argsort(px, kind="stable")
+    order = np.argsort(px)
     xs = px[order]
     ys = py[order]
     bounds = shapely.bounds(polygons)
-    # a circle around each polygon, to drop the corners of its widened bounding box
+    # a circle around each polygon (its centroid to its farthest vertex), to drop the
+    # corners of its widened bounding box; both tests with a hair to spare for rounding
     centre = shapely.get_coordinates(shapely.centroid(polygons))
-    corners = np.stack([bounds[:, [0, 1]], bounds[:, [0, 3]], bounds[:, [2, 1]],
-                        bounds[:, [2, 3]]], axis=1)
-    circle = np.hypot(*(corners - centre[:, None, :]).transpose(2, 0, 1)).max(axis=1)
+    xy, owner = shapely.get_coordinates(polygons, return_index=True)
+    circle = np.zeros(len(polygons))
+    np.maximum.at(circle, owner, np.hypot(xy[:, 0] - centre[owner, 0],
+                                          xy[:, 1] - centre[owner, 1]))
     out_p, out_s, out_d = [], [], []
     for j, geom in enumerate(polygons):
         if geom is None or shapely.is_empty(geom):
             continue
+        radius_m = radii[j]
         lo = np.searchsorted(xs, bounds[j, 0] - radius_m, side="left")
         hi = np.searchsorted(xs, bounds[j, 2] + radius_m, side="right")
         band_x = xs[lo:hi]
         band = ys[lo:hi]
-        hit = (band >= bounds[j, 1] - radius_m) & (band <= bounds[j, 3] + radius_m)
-        reach = radius_m + circle[j]
+        dx = np.maximum(np.maximum(bounds[j, 0] - band_x, band_x - bounds[j, 2]), 0.0)
+        dy = np.maximum(np.maximum(bounds[j, 1] - band, band - bounds[j, 3]), 0.0)
+        hit = dx * dx + dy * dy <= radius_m * radius_m * (1 + 1e-9) + 1e-6
+        reach = (radius_m + circle[j]) * (1 + 1e-9) + 1e-3
         hit &= (band_x - centre[j, 0]) ** 2 + (band - centre[j, 1]) ** 2 <= reach * reach
         idx = order[lo:hi][hit]
         if len(idx) == 0:
             continue
-        prepared = _prepared(geom)
-        d = shapely.distance(prepared, points[idx])
+        d = shapely.distance(geom, points[idx])  # unprepared: faster for a point at a time
         near = d <= radius_m
         out_p.append(idx[near])
         out_s.append(np.full(int(near.sum()), j, dtype=np.int64))
@@ -151,13 +169,6 @@ def polygon_pairs(px, py, polygons: np.ndarray, radius_m: float, *,
     if not out_p:
         return Pairs.empty()
     return Pairs(np.concatenate(out_p), np.concatenate(out_s), np.concatenate(out_d))
-
-
-def _prepared(geom):
-    """A prepared copy of ``geom`` (the caller's geometry is left as it was)."""
-    copy = shapely.from_wkb(shapely.to_wkb(geom))
-    shapely.prepare(copy)
-    return copy
 
 
 def min_per_pair(pairs: Pairs, n_sources: int) -> Pairs:
@@ -171,29 +182,6 @@ def min_per_pair(pairs: Pairs, n_sources: int) -> Pairs:
     first[1:] = key_sorted[1:] != key_sorted[:-1]
     keep = order[first]
     return Pairs(pairs.point[keep], pairs.source[keep], pairs.dist_m[keep])
-
-
-def geometry_pairs(px, py, geoms: np.ndarray, radius_m: float, *,
-                   points: np.ndarray | None = None) -> Pairs:
-    """Pairs for any mix of point and polygon sources (points measured directly)."""
-    geoms = np.asarray(geoms, dtype=object)
-    if len(geoms) == 0:
-        return Pairs.empty()
-    is_point = shapely.get_type_id(geoms) == 0
-    parts = []
-    if is_point.any():
-        idx = np.flatnonzero(is_point)
-        xy = shapely.get_coordinates(geoms[idx])
-        found = point_pairs(px, py, xy[:, 0], xy[:, 1], radius_m)
-        parts.append(Pairs(found.point, idx[found.source], found.dist_m))
-    if (~is_point).any():
-        idx = np.flatnonzero(~is_point)
-        found = polygon_pairs(px, py, geoms[idx], radius_m, points=points)
-        parts.append(Pairs(found.point, idx[found.source], found.dist_m))
-    if len(parts) == 1:
-        return parts[0]
-    return Pairs(*(np.concatenate([getattr(p, f) for p in parts])
-                   for f in ("point", "source", "dist_m")))
 
 
 @dataclass(frozen=True)
@@ -228,8 +216,8 @@ class Segments:
         return np.sqrt(dx * dx + dy * dy)
 
 
-def nearest(px, py, geoms: np.ndarray, *, spacing_m: float = 100.0, k: int = 8
-            ) -> tuple[np.ndarray, np.ndarray]:
+def nearest(px, py, geoms: np.ndarray, *, spacing_m: float = 100.0, k: int = 8,
+            nearer_than: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Index of and exact distance to the nearest geometry for each point (-1, inf if none).
 
     Points are found with a k-d tree. For polygons, the boundary is cut into segments no
@@ -237,6 +225,11 @@ def nearest(px, py, geoms: np.ndarray, *, spacing_m: float = 100.0, k: int = 8
     exactly; that is provably the nearest whenever it is no farther than the k-th midpoint
     less half a segment (any other segment is at least that far). The few points where the
     proof fails, and points inside a polygon (distance 0), are settled by GEOS.
+
+    ``nearer_than`` (one distance per point) says that only polygons strictly nearer matter:
+    a point with no segment midpoint within that distance plus half a segment has none (nor
+    is it inside one: a point inside a polygon is no farther from its boundary than half the
+    shorter side of its bounding box), and is answered -1, inf without measuring.
     """
     from scipy.spatial import cKDTree
 
@@ -252,35 +245,77 @@ def nearest(px, py, geoms: np.ndarray, *, spacing_m: float = 100.0, k: int = 8
     is_point = shapely.get_type_id(geoms) == 0
     if is_point.any():
         idx = np.flatnonzero(is_point)
-        d, j = cKDTree(shapely.get_coordinates(geoms[idx])).query(xy)
-        best, dist = idx[j], d
+        j, dist = nearest_point(xy, shapely.get_coordinates(geoms[idx]))
+        best = idx[j]
     if (~is_point).any():
         idx = np.flatnonzero(~is_point)
         polys = geoms[idx]
         seg = Segments.of(polys, max_length_m=spacing_m)
-        kk = min(k, len(seg.x1))
         mid = np.column_stack([(seg.x1 + seg.x2) / 2, (seg.y1 + seg.y2) / 2])
-        dm, jm = cKDTree(mid).query(xy, k=kk)
-        dm, jm = dm.reshape(n, kk), jm.reshape(n, kk)
-        exact = seg.distance(px, py, jm)
-        col = np.argmin(exact, axis=1)
-        rows = np.arange(n)
-        d_poly = exact[rows, col]
-        owner = seg.owner[jm[rows, col]]
         half = np.hypot(seg.x2 - seg.x1, seg.y2 - seg.y1).max() / 2
-        proven = (d_poly <= dm[:, -1] - half) | (kk == len(seg.x1))
-        tree = shapely.STRtree(polys)
-        points = shapely.points(px, py)
-        inside = tree.query(points, predicate="intersects")
-        d_poly[inside[0]] = 0.0
-        owner[inside[0]] = inside[1]
-        proven[inside[0]] = True
-        unsure = np.flatnonzero(~proven)
-        if len(unsure):
-            j, d = tree.query_nearest(points[unsure], return_distance=True, all_matches=False)
-            d_poly[unsure[j[0]]] = d
-            owner[unsure[j[0]]] = j[1]
-        closer = d_poly < dist
-        best[closer] = idx[owner[closer]]
-        dist[closer] = d_poly[closer]
+        mids = cKDTree(mid)
+        rows = np.arange(n)
+        if nearer_than is not None:
+            # a segment nearer than D has its midpoint within D + half (1 m for rounding)
+            bound = np.asarray(nearer_than, float)
+            ok = np.isfinite(bound)
+            box = shapely.bounds(polys)
+            inner = np.nanmax(np.minimum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])) / 2
+            reach = np.maximum(np.where(ok, bound, 0.0), inner) + half + 1.0
+            maybe = ~ok | (mids.query_ball_point(xy, reach, return_length=True) > 0)
+            rows = rows[maybe]
+        d_poly, owner = _nearest_polygon(px[rows], py[rows], polys, seg, mids, half, k)
+        closer = d_poly < dist[rows]
+        best[rows[closer]] = idx[owner[closer]]
+        dist[rows[closer]] = d_poly[closer]
     return best, dist
+
+
+def nearest_point(xy: np.ndarray, sxy: np.ndarray, *, few: int = 8
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Index of and distance to the nearest of the points ``sxy``, as a k-d tree answers;
+    for a few points, measured directly (the same numbers, without building the tree)."""
+    from scipy.spatial import cKDTree
+
+    if len(sxy) > few:
+        d, j = cKDTree(sxy).query(xy)
+        return j, d
+    dx = xy[:, 0, None] - sxy[None, :, 0]
+    dy = xy[:, 1, None] - sxy[None, :, 1]
+    d = np.sqrt(dx * dx + dy * dy)
+    j = np.argmin(d, axis=1)
+    rows = np.arange(len(xy))
+    best = d[rows, j]
+    tied = np.flatnonzero((d == best[:, None]).sum(axis=1) > 1)
+    if len(tied):  # equally near: whichever the tree would give
+        j[tied] = cKDTree(sxy).query(xy[tied])[1]
+    return j, best
+
+
+def _nearest_polygon(px, py, polys, seg: Segments, mids, half: float, k: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Exact distance to and index of the nearest of ``polys`` (see :func:`nearest`)."""
+    n = len(px)
+    if n == 0:
+        return np.empty(0), np.empty(0, dtype=np.int64)
+    kk = min(k, len(seg.x1))
+    dm, jm = mids.query(np.column_stack([px, py]), k=kk)
+    dm, jm = dm.reshape(n, kk), jm.reshape(n, kk)
+    exact = seg.distance(px, py, jm)
+    col = np.argmin(exact, axis=1)
+    rows = np.arange(n)
+    d_poly = exact[rows, col]
+    owner = seg.owner[jm[rows, col]]
+    proven = (d_poly <= dm[:, -1] - half) | (kk == len(seg.x1))
+    tree = shapely.STRtree(polys)
+    points = shapely.points(px, py)
+    inside = tree.query(points, predicate="intersects")
+    d_poly[inside[0]] = 0.0
+    owner[inside[0]] = inside[1]
+    proven[inside[0]] = True
+    unsure = np.flatnonzero(~proven)
+    if len(unsure):
+        j, d = tree.query_nearest(points[unsure], return_distance=True, all_matches=False)
+        d_poly[unsure[j[0]]] = d
+        owner[unsure[j[0]]] = j[1]
+    return d_poly, owner

@@ -43,7 +43,7 @@ import pyarrow as pa
 import shapely
 
 from geo import _text as T
-from geo._spatial import Pairs, geometry_pairs, nearest
+from geo._spatial import Pairs, nearest, nearest_point, point_pairs, polygon_pairs
 from geo.crs import bng_to_wgs84
 from geo.errors import InputError
 from geo.model import Case
@@ -130,12 +130,21 @@ def _threat(px, py, points: np.ndarray, sources: gpd.GeoDataFrame):
     bandwidth = sources["bandwidth_m"].to_numpy(float)
     exclude = sources["exclude_m"].to_numpy(float)
     reach = np.maximum(bandwidth, exclude)
+    is_point = shapely.get_type_id(geoms) == 0
+    polys = np.flatnonzero(~is_point)
+    on_poly = polygon_pairs(px, py, geoms[polys], reach[polys], points=points)
+    on_poly = Pairs(on_poly.point, polys[on_poly.source], on_poly.dist_m)
     parts = []
-    # one pass per distinct reach: radii differ by kind, and a tight radius is cheaper
+    # one pass per distinct reach (radii differ by kind, and a tight radius is cheaper):
+    # point sources, then polygons
     for radius in np.unique(reach):
-        idx = np.flatnonzero(reach == radius)
-        found = geometry_pairs(px, py, geoms[idx], float(radius), points=points)
-        parts.append(Pairs(found.point, idx[found.source], found.dist_m))
+        idx = np.flatnonzero(is_point & (reach == radius))
+        if len(idx):
+            xy = shapely.get_coordinates(geoms[idx])
+            found = point_pairs(px, py, xy[:, 0], xy[:, 1], float(radius))
+            parts.append(Pairs(found.point, idx[found.source], found.dist_m))
+        if len(polys):
+            parts.append(on_poly.where(reach[on_poly.source] == radius))
     pairs = Pairs(*(np.concatenate([getattr(p, f) for p in parts]) if parts else np.empty(0)
                     for f in ("point", "source", "dist_m")))
     if not parts:
@@ -153,60 +162,52 @@ def _threat(px, py, points: np.ndarray, sources: gpd.GeoDataFrame):
     top_m[sel] = pairs.dist_m[top[sel]]
     excluded = (exclude[pairs.source] > 0) & (pairs.dist_m <= exclude[pairs.source])
     violations = pairs.where(excluded)
-    nearest_source, nearest_m = _nearest_sources(px, py, geoms, reach, pairs)
+    nearest_source, nearest_m = _nearest_sources(px, py, geoms, reach, pairs, on_poly)
     return threat, top_source, top_share, top_m, nearest_source, nearest_m, violations
 
 
-def _nearest_sources(px, py, geoms: np.ndarray, reach: np.ndarray, pairs: Pairs):
-    """The nearest source of each point, exactly, reusing the pairs already found.
+def _nearest_sources(px, py, geoms: np.ndarray, reach: np.ndarray, pairs: Pairs,
+                     poly_pairs: Pairs):
+    """The nearest source of each point, exactly, reusing the pairs already found
+    (``poly_pairs``: those of polygon sources).
 
     A pass of radius R finds every source of its kinds within R, so a pair at a distance no
     more than the smallest radius of any pass is the nearest. For the other points, point
     sources are searched with a k-d tree, and polygon sources (whose pairs are exact up to
-    the smallest polygon radius) only when no point source is nearer than that radius.
+    the smallest polygon radius) only when no point source is nearer than that radius, and
+    then only near enough to beat the nearest point source.
     """
-    from scipy.spatial import cKDTree
-
     n = len(px)
     best = np.full(n, -1, dtype=np.int64)
     dist = np.full(n, np.inf)
     if not len(geoms):
         return best, dist
     is_point = shapely.get_type_id(geoms) == 0
-    poly_best = np.full(n, -1, dtype=np.int64)
-    poly_dist = np.full(n, np.inf)
     if len(pairs):
         pick = _arg_extreme(pairs.point, pairs.dist_m, n, largest=False)
         has = pick >= 0
         best[has] = pairs.source[pick[has]]
         dist[has] = pairs.dist_m[pick[has]]
-        on_poly = ~is_point[pairs.source]
-        if on_poly.any():
-            pp = pairs.where(on_poly)
-            pick = _arg_extreme(pp.point, pp.dist_m, n, largest=False)
-            has = pick >= 0
-            poly_best[has] = pp.source[pick[has]]
-            poly_dist[has] = pp.dist_m[pick[has]]
     todo = np.flatnonzero(dist > reach.min())
     if not len(todo):
         return best, dist
     if is_point.any():
         idx = np.flatnonzero(is_point)
-        xy = shapely.get_coordinates(geoms[idx])
-        d, j = cKDTree(xy).query(np.column_stack([px[todo], py[todo]]))
+        j, d = nearest_point(np.column_stack([px[todo], py[todo]]),
+                             shapely.get_coordinates(geoms[idx]))
         closer = d < dist[todo]
         best[todo[closer]] = idx[j[closer]]
         dist[todo[closer]] = d[closer]
     if (~is_point).any():
+        # a polygon pair is nearer than any pair of a point source, so only points with no
+        # polygon within the smallest polygon radius are left to search
         poly_reach = reach[~is_point].min()
-        keep = poly_dist[todo] <= poly_reach
-        closer = keep & (poly_dist[todo] < dist[todo])
-        best[todo[closer]] = poly_best[todo[closer]]
-        dist[todo[closer]] = poly_dist[todo[closer]]
-        search = todo[~keep & (dist[todo] > poly_reach)]
+        poly_dist = np.full(n, np.inf)
+        np.minimum.at(poly_dist, poly_pairs.point, poly_pairs.dist_m)
+        search = todo[(poly_dist[todo] > poly_reach) & (dist[todo] > poly_reach)]
         if len(search):
             idx = np.flatnonzero(~is_point)
-            j, d = nearest(px[search], py[search], geoms[idx])
+            j, d = nearest(px[search], py[search], geoms[idx], nearer_than=dist[search])
             found = (j >= 0) & (d < dist[search])
             best[search[found]] = idx[j[found]]
             dist[search[found]] = d[found]
@@ -221,6 +222,11 @@ def _zone_hits(points: np.ndarray, zones: gpd.GeoDataFrame) -> Pairs:
     return Pairs(hit[0].astype(np.int64), hit[1].astype(np.int64), np.zeros(hit.shape[1]))
 
 
+def _repeat(word: str, shape) -> np.ndarray:
+    """``np.full(shape, word, dtype=object)``, ten times faster."""
+    return np.array([word], dtype=object).repeat(int(np.prod(shape))).reshape(shape)
+
+
 def _estimated_minutes(d_m: np.ndarray, policy: Policy) -> np.ndarray:
     travel = policy.table("travel")
     return d_m * travel["detour_factor"] / (travel["speed_kph"] * 1000.0 / 60.0)
@@ -230,13 +236,13 @@ def _school_runs(px, py, schools: gpd.GeoDataFrame, policy: Policy, travel: Trav
     n = len(px)
     if not len(schools):
         empty = np.full(n, np.nan)
-        return empty, np.full(n, -1), np.ones(n, dtype=bool), np.full(n, "no school", object)
+        return empty, np.full(n, -1), np.ones(n, dtype=bool), _repeat("no school", n)
     sx = schools.geometry.x.to_numpy()
     sy = schools.geometry.y.to_numpy()
     straight = np.hypot(px[:, None] - sx[None, :], py[:, None] - sy[None, :])
     minutes = _estimated_minutes(straight, policy)
     estimated = np.ones(minutes.shape, dtype=bool)
-    status = np.full(minutes.shape, "estimated", dtype=object)
+    status = _repeat("estimated", minutes.shape)
     if travel is not None:
         for j in range(len(schools)):
             net_min, net_status = travel.minutes_to(px, py, float(sx[j]), float(sy[j]))
@@ -277,13 +283,14 @@ def assess(
     All distances are in metres in EPSG:27700 and exact (not sampled).
     """
     candidates = candidates.reset_index(drop=True)
-    px = candidates.geometry.x.to_numpy()
-    py = candidates.geometry.y.to_numpy()
     points = np.asarray(candidates.geometry.values, dtype=object)
+    if (shapely.get_type_id(points) == 0).all():
+        px, py = shapely.get_x(points), shapely.get_y(points)
+    else:  # geopandas says what is wrong
+        px, py = candidates.geometry.x.to_numpy(), candidates.geometry.y.to_numpy()
     (threat, top_source, top_share, top_m, near_src, near_m, violations) = _threat(
         px, py, points, sources)
-    zone_hits = _zone_hits(np.asarray(candidates.geometry.values, dtype=object),
-                           members.zones)
+    zone_hits = _zone_hits(points, members.zones)
     school_min, school_idx, school_est, school_status = _school_runs(
         px, py, members.schools, policy, travel)
     if len(members.support):
@@ -474,25 +481,18 @@ def rank(
     cands = a.candidates
     n = len(cands)
     school = a.school_min
-    has_school = ~np.isnan(school)
     eligible, score, exact, broken = j.eligible, j.score, j.exact, j.broken
 
-    ids = cands["candidate_id"].astype(str).to_numpy()
-    school_key = np.where(has_school, school, 0.0)
-    # order by the exact score: the rounded one shown would tie candidates that differ
-    order = np.lexsort((ids, school_key, a.threat, -exact, np.where(eligible, 0, broken)))
-    ranks = np.empty(n, dtype=np.int64)
-    ranks[order] = np.arange(1, n + 1)
-
-    reasons = _reasons(a, j)
-    labels = a.sources["label"].astype(str).tolist() or ["none"]
-    nearest_label = T.where(a.nearest_source >= 0,
-                            T.take(labels, np.maximum(a.nearest_source, 0)), "none", n=n)
-    take = pa.array(order)
+    ids = cands["candidate_id"].astype(str)
+    order = _rank_order(np.where(eligible, 0, broken), exact, a.threat,
+                        np.where(np.isnan(school), 0.0, school), ids)
+    labels = [*a.sources["label"].astype(str).tolist(), "none"]
+    nearest_label = T.take(labels, np.where(a.nearest_source >= 0, a.nearest_source,
+                                            len(labels) - 1)[order])
     columns = {
-        "rank": ranks[order],
-        "candidate_id": ids[order],
-        "label": cands["label"].astype(str).to_numpy()[order],
+        "rank": np.arange(1, n + 1),
+        "candidate_id": _take_text(ids, order),
+        "label": _take_text(cands["label"].astype(str), order),
         "postcode": (cands["postcode"].to_numpy()[order] if "postcode" in cands.columns
                      else np.full(n, None)),
         "lat": a.lat[order],
@@ -500,17 +500,44 @@ def rank(
         "eligible": eligible[order],
         "score": score[order],
         "threat_score": np.round(a.threat, 3)[order],
-        "nearest_threat": pd.arrays.ArrowStringArray(nearest_label.take(take)),
+        "nearest_threat": pd.arrays.ArrowStringArray(nearest_label),
         "nearest_threat_m": np.round(np.where(np.isfinite(a.nearest_m), a.nearest_m, np.nan),
                                      1)[order],
         "school_min": np.round(school, 1)[order],
         "school_min_estimated": a.school_estimated[order],
-        "reasons": pd.arrays.ArrowStringArray(reasons.take(take)),
+        "reasons": pd.arrays.ArrowStringArray(_reasons(a, j, order)),
         "support_km": np.round(a.support_km, 2)[order],
         "constraints_broken": broken[order],
     }
-    geometry = np.asarray(cands.geometry.values, dtype=object)[order]
-    return gpd.GeoDataFrame(columns, geometry=geometry, crs=cands.crs)
+    return gpd.GeoDataFrame(columns, geometry=cands.geometry.array.take(order), crs=cands.crs)
+
+
+def _take_text(column: pd.Series, order: np.ndarray):
+    """The text column's rows in ``order``, as its own (Arrow) array; an empty one as
+    objects, which is what pandas makes of no rows."""
+    return column.array.take(order) if len(column) else column.to_numpy()[order]
+
+
+def _rank_order(group: np.ndarray, exact: np.ndarray, threat: np.ndarray, school: np.ndarray,
+                ids: pd.Series) -> np.ndarray:
+    """The ranking order: by group (low first), exact score (high first), threat (low first),
+    school run (short first), then candidate id; the same as one ``np.lexsort`` of the five,
+    but sorting strings and the later keys only among rows that tie on the first two."""
+    key = -exact
+    order = np.argsort(key)  # not stable: ties are settled below, by row number last
+    order = order[np.argsort(group[order].astype(np.int8), kind="stable")]
+    g, k = group[order], key[order]
+    tie = (g[1:] == g[:-1]) & ((k[1:] == k[:-1]) | (np.isnan(k[1:]) & np.isnan(k[:-1])))
+    if tie.any():
+        tied = np.zeros(len(order), dtype=bool)
+        tied[1:] |= tie
+        tied[:-1] |= tie
+        at = np.flatnonzero(tied)
+        run = np.cumsum(np.concatenate([[True], ~tie]))[at]  # one number per run of ties
+        sub = order[at]
+        order[at] = sub[np.lexsort((sub, ids.iloc[sub].to_numpy(), school[sub], threat[sub],
+                                    run))]
+    return order
 
 
 def _route_words(cands: pd.DataFrame, routes: pd.DataFrame | None
@@ -536,122 +563,222 @@ def _route_words(cands: pd.DataFrame, routes: pd.DataFrame | None
     return text, crosses
 
 
-def _reasons(a: Assessment, j: Judgement) -> pa.Array:
+def _reasons(a: Assessment, j: Judgement, order: np.ndarray | None = None) -> pa.Array:
     """The reasons column: why not (if not eligible), then what the place is like.
 
-    Built column by column with Arrow kernels (:mod:`geo._text`), not row by row.
+    Rows come in ``order`` (all rows as assessed by default). Built column by column with
+    Arrow kernels (:mod:`geo._text`), not row by row: each sentence is a few pieces, each
+    piece chosen per row from a table of its distinct texts (a source's label, a distance, a
+    score), and the pieces are joined once at the end.
     """
     n = len(a.candidates)
-    eligible, beds, route_text, route_fail = j.eligible, j.beds, j.route_text, j.route_fail
-    school_fail, support_fail, beds_fail = j.school_fail, j.support_fail, j.beds_fail
-    max_school, max_support, need = j.max_school_min, j.max_support_km, j.min_bedrooms
+    at = np.arange(n) if order is None else np.asarray(order)
+
+    def rows(values):
+        return np.asarray(values)[at]
+
+    eligible = rows(j.eligible)
     src = a.sources
     labels = src["label"].astype(str).tolist() or [""]
     exclude = src["exclude_m"].to_numpy(float) if len(src) else np.zeros(1)
-    radius = _radius_words(exclude)
+    n_src = len(labels)
+    label = pa.array(labels, type=pa.string())
+    radius = pa.array(_radius_words(exclude), type=pa.string())
 
-    # why not: the deepest exclusion (and how many more), the first zone, the limits
+    # why not, item by item, each after "; " when an earlier one is there
     v = a.violations
-    order = np.lexsort((v.source, v.dist_m - exclude[v.source], v.point))
-    vp, vs, vd = v.point[order], v.source[order], v.dist_m[order]
-    first, count = _first_of_each(vp, n)
-    src_first = np.zeros(n, dtype=np.int64)
-    d_first = np.zeros(n)
-    src_first[vp[first]] = vs[first]
-    d_first[vp[first]] = vd[first]
-    excl = T.where(
-        d_first <= 0,
-        T.concat("inside ", T.take(labels, src_first), n=n),
-        T.concat(T.distance(d_first), " from ", T.take(labels, src_first), ", inside its ",
-                 T.take(radius, src_first), " exclusion", n=n), n=n)
-    more = T.where(count > 2, T.concat(" (and ", T.integer(count - 1), " more exclusions)",
-                                       n=n), " (and 1 more exclusion)", n=n)
-    excl = T.where(count == 0, "", T.concat(excl, T.where(count > 1, more, "", n=n), n=n),
-                   n=n)
-    zone_part = ""
+    count = np.bincount(v.point, minlength=n)
+    deepest = _first_by(v.point, v.dist_m - exclude[v.source], v.source, n)
+    src_first = np.where(deepest >= 0, v.source[np.maximum(deepest, 0)], 0) if len(v) else (
+        np.zeros(n, dtype=np.int64))
+    d_first = np.where(deepest >= 0, v.dist_m[np.maximum(deepest, 0)], 0.0) if len(v) else (
+        np.zeros(n))
+    count, src_first, d_first = rows(count), rows(src_first), rows(d_first)
+    earlier = count > 0  # the deepest exclusion is always the first item
+    inside = earlier & (d_first <= 0)
+    away = earlier & ~inside
+    # "Eligible." or "Not eligible: ", and how far from the deepest exclusion's source
+    pieces = [T.lookup(np.where(eligible, 0, np.where(away, 2 + T.distance_key(d_first), 1)),
+                       _head_words)]
+    if earlier.any():
+        variants = T.stack([""], T.concat("inside ", label, n=n_src),
+                           T.concat(" from ", label, ", inside its ", radius, " exclusion",
+                                    n=n_src))
+        most = int(count.max()) + 1
+
+        def exclusion_words(k):
+            return T.concat(T.take(variants, k // most), _more_exclusions(k % most),
+                            n=len(k))
+
+        pieces.append(T.lookup(
+            np.where(earlier, np.where(inside, 1, 1 + n_src) + src_first, 0) * most + count,
+            exclusion_words))
     if len(a.zone_hits):
         zones = a.household.zones
         words = zones["kind"].map({"exclusion": "exclusion zone", "no_go": "no-go area"})
         zone_text = ("inside " + words.astype(str) + " " + zones["zone_id"].astype(str)
                      + " (" + zones["reason"].astype(str) + ")").tolist()
         z = a.zone_hits
-        order = np.lexsort((z.source, z.point))
-        zp, zs = z.point[order], z.source[order]
+        order_z = np.lexsort((z.source, z.point))
+        zp, zs = z.point[order_z], z.source[order_z]
         zfirst, zcount = _first_of_each(zp, n)
         zone_first = np.zeros(n, dtype=np.int64)
         zone_first[zp[zfirst]] = zs[zfirst]
-        zone_part = T.where(zcount == 0, "", T.concat(
-            T.take(zone_text, zone_first),
-            T.where(zcount > 1, T.concat(" (and ", T.integer(zcount - 1), " more)", n=n), "",
-                    n=n), n=n), n=n)
+        zcount, zone_first = rows(zcount), rows(zone_first)
+        has = zcount > 0
+        pieces += [
+            T.take(T.stack([""], zone_text, [f"; {t}" for t in zone_text]),
+                   np.where(has, 1 + zone_first + earlier * len(zone_text), 0)),
+            T.lookup(zcount, lambda k: T.concat(" (and ", T.integer(k - 1), " more)",
+                                                n=len(k)), zcount > 1),
+        ]
+        earlier = earlier | has
     schools = a.household.schools
     school_names = schools["label"].astype(str).tolist() or [""]
-    worst_name = T.take(school_names, np.maximum(a.school_idx, 0))
-    minutes = T.integer(np.round(np.nan_to_num(a.school_min)))
-    limit_part = T.join_nonempty([
-        T.where(school_fail, T.concat("school run ", minutes, " min to ", worst_name,
-                                      f" exceeds the {max_school:g} min limit", n=n), "", n=n),
-        T.where(support_fail, T.concat(T.decimal(a.support_km, 1),
-                                       f" km from support exceeds the {max_support:g} km limit",
-                                       n=n), "", n=n),
-        T.where(beds_fail, T.concat(T.integer(np.nan_to_num(beds)),
-                                    f" bedroom(s), fewer than the {need} needed", n=n), "",
-                n=n),
-        np.where(route_fail, route_text, ""),
-    ], "; ", n=n)
-    why_not = T.join_nonempty([excl, zone_part, limit_part], "; ", n=n)
+    n_schools = len(school_names)
+    minutes = np.round(np.nan_to_num(rows(a.school_min))).astype(np.int64)
+    worst = np.maximum(rows(a.school_idx), 0)
+    support_tenths = T.decimal_key(rows(a.support_km), 1)
+    beds = np.nan_to_num(rows(j.beds)).astype(np.int64)
+    route_fail = rows(j.route_fail)
+    route_text = rows(j.route_text) if (j.route_text != "").any() else np.full(n, "")
+
+    def school_words(k):
+        return T.concat(T.take(["", "; "], k % 2), "school run ", T.integer(k // 2 // n_schools),
+                        " min to ", T.take(school_names, k // 2 % n_schools),
+                        f" exceeds the {j.max_school_min:g} min limit", n=len(k))
+
+    def support_words(k):
+        return T.concat(T.take(["", "; "], k % 2), T.decimal_words(k // 2, 1),
+                        f" km from support exceeds the {j.max_support_km:g} km limit",
+                        n=len(k))
+
+    def beds_words(k):
+        return T.concat(T.take(["", "; "], k % 2), T.integer(k // 2),
+                        f" bedroom(s), fewer than the {j.min_bedrooms} needed", n=len(k))
+
+    for fail, key, words in ((rows(j.school_fail), minutes * n_schools + worst, school_words),
+                             (rows(j.support_fail), support_tenths, support_words),
+                             (rows(j.beds_fail), beds, beds_words)):
+        if fail.any():
+            pieces.append(T.lookup(2 * key + earlier, words, fail))
+            earlier = earlier | fail
+    said = route_fail & (route_text != "")
+    if said.any():
+        pieces.append(pa.array(np.where(said, np.where(earlier, "; ", "") + route_text, ""),
+                               type=pa.string()))
 
     # what it is like: nearest threat, threat score, school run, support
-    near = np.maximum(a.nearest_source, 0)
-    near_lab = T.take(labels, near)
-    near_excl = exclude[near]
-    margin = a.nearest_m - near_excl
-    beyond = T.where((near_excl > 0) & (margin > 0),
-                     T.concat(" (", T.distance(margin), " beyond its ", T.take(radius, near),
-                              " exclusion)", n=n), "", n=n)
-    nearest_txt = T.where(
-        a.nearest_source >= 0,
-        T.concat("Nearest threat: ",
-                 T.where(a.nearest_m <= 0, T.concat("inside ", near_lab, n=n),
-                         T.concat(near_lab, ", ", T.distance(a.nearest_m), " away", n=n),
-                         n=n), beyond, ".", n=n),
-        "No known threat source.", n=n)
-    top = np.maximum(a.top_source, 0)
-    top_lab = T.take(labels, top)
-    top_m = np.nan_to_num(a.top_m)
-    level = T.take(_THREAT_WORDS, np.searchsorted(_THREAT_STEPS, a.threat, side="right"))
-    mostly = T.where(a.top_source < 0, "",
-                     T.where(top_m <= 0, T.concat(", mostly from being inside ", top_lab, n=n),
-                             T.concat(", mostly from ", top_lab, ", ", T.distance(top_m),
-                                      " away", n=n), n=n), n=n)
-    threat_txt = T.concat("Threat ", T.decimal(a.threat, 2), " (", level, ")", mostly, ".",
-                          n=n)
-    how = T.where(a.school_estimated, "estimated", "street network", n=n)
-    blocked = np.isin(a.school_status, ["too_far_from_street", "unreachable"])
-    status_note = T.where(blocked, T.concat("; no street route: ",
-                                            T.take(["", "too far from a street",
-                                                    "unreachable"],
-                                                   np.where(a.school_status == "unreachable",
-                                                            2, 1)), n=n), "", n=n)
-    school_txt = T.where(np.isnan(a.school_min), "No school run.",
-                         T.concat("School run ", minutes, " min to ", worst_name, " (", how,
-                                  status_note, ").", n=n), n=n)
+    near_src = rows(a.nearest_source)
+    near_m = rows(a.nearest_m)
+    has = near_src >= 0
+    near = np.maximum(near_src, 0)
+    inside = has & (near_m <= 0)
+    margin = near_m - exclude[near]
+    beyond = has & (exclude[near] > 0) & (margin > 0)
+    nearest = T.stack(["No known threat source."], T.concat("Nearest threat: inside ", label,
+                                                             n=n_src),
+                      T.concat("Nearest threat: ", label, ", ", n=n_src))
+    threat = rows(a.threat)
+    n_words = len(_THREAT_WORDS)
+    level = T.decimal_key(threat, 2) * n_words + np.searchsorted(_THREAT_STEPS, threat,
+                                                                  side="right")
+    levels = int(level.max()) + 1 if n else 1
+    # how a nearest threat's sentence ends (its exclusion's radius), then the threat score
+    radii, radius_of = np.unique(_radius_words(exclude), return_inverse=True)
+    ending = T.stack(["", "."], [f"{r} exclusion)." for r in radii])
+
+    def threat_words(k):
+        level = k % levels
+        return T.concat(T.take(ending, k // levels), " Threat ",
+                        T.decimal_words(level // n_words, 2), " (",
+                        T.take(_THREAT_WORDS, level % n_words), ")", n=len(k))
+
+    pieces += [
+        T.take(T.stack(T.concat(" ", nearest, n=len(nearest)),
+                       T.concat(". ", nearest, n=len(nearest))),
+               (~eligible) * len(nearest) + np.where(has, np.where(inside, 1, 1 + n_src) + near,
+                                                     0)),
+        T.distance(near_m, has & ~inside, after=" away"),
+        T.distance(margin, beyond, before=" (", after=" beyond its "),
+        T.lookup(np.where(has, np.where(beyond, 2 + radius_of[near], 1), 0) * levels + level,
+                 threat_words),
+    ]
+    top_src = rows(a.top_source)
+    top = np.maximum(top_src, 0)
+    top_m = np.nan_to_num(rows(a.top_m))
+    pieces += [
+        T.take(T.stack([""], T.concat(", mostly from being inside ", label, n=n_src),
+                       T.concat(", mostly from ", label, ", ", n=n_src)),
+               np.where(top_src < 0, 0, np.where(top_m <= 0, 1, 1 + n_src) + top)),
+        T.distance(top_m, (top_src >= 0) & (top_m > 0), after=" away"),
+    ]
+    status = a.school_status
+    blocked = rows((status == "too_far_from_street") + 2 * (status == "unreachable"))
+    how = 3 * ~rows(a.school_estimated) + blocked  # 0 to 5
+
+    def school_run_words(k):
+        m = len(k)
+        run = T.concat(". School run ", T.integer(k // 6 // n_schools), " min to ",
+                       T.take(school_names, k // 6 % n_schools), " (",
+                       T.take(["estimated"] * 3 + ["street network"] * 3, k % 6),
+                       T.take(["", "; no street route: too far from a street",
+                               "; no street route: unreachable"], k % 3), ").", n=m)
+        return T.where(k < 0, ". No school run.", run, n=m)
+
+    pieces.append(T.lookup(np.where(np.isnan(rows(a.school_min)), -1,
+                                    6 * (minutes * n_schools + worst) + how),
+                           school_run_words))
     support = a.household.support
     if len(support):
-        support_txt = T.concat("Support ", T.decimal(a.support_km, 1),
-                               T.where(a.support_estimated, " km (straight line) from ",
-                                       " km by road from ", n=n),
-                               T.take(support["label"].astype(str).tolist(),
-                                      np.maximum(a.support_idx, 0)), ".", n=n)
+        support_names = support["label"].astype(str).tolist()
+        n_support = len(support_names)
+        pieces.append(T.lookup(
+            (2 * support_tenths + rows(a.support_estimated)) * n_support
+            + np.maximum(rows(a.support_idx), 0),
+            lambda k: T.concat(" Support ", T.decimal_words(k // n_support // 2, 1),
+                               T.take([" km by road from ", " km (straight line) from "],
+                                      k // n_support % 2),
+                               T.take(support_names, k % n_support), ".", n=len(k))))
     else:
-        support_txt = "No support address."
-    head = T.where(eligible, "Eligible.", T.concat("Not eligible: ", why_not, ".", n=n), n=n)
-    route_note = np.full(n, "", dtype=object)
-    for i in np.flatnonzero((route_text != "") & ~route_fail):  # only the checked few
-        route_note[i] = f" {route_text[i][:1].upper()}{route_text[i][1:]}."
-    text = T.concat(head, " ", nearest_txt, " ", threat_txt, " ", school_txt, " ", support_txt,
-                    route_note, n=n)
-    return text if isinstance(text, pa.Array) else text.combine_chunks()
+        pieces.append(T.take([" No support address."], np.zeros(n, dtype=np.int64)))
+    noted = (route_text != "") & ~route_fail
+    if noted.any():  # only the checked few
+        note = np.full(n, "", dtype=object)
+        for i in np.flatnonzero(noted):
+            note[i] = f" {route_text[i][:1].upper()}{route_text[i][1:]}."
+        pieces.append(pa.array(note, type=pa.string()))
+    return T.concat(*pieces, n=n)
+
+
+def _first_by(point: np.ndarray, value: np.ndarray, tie: np.ndarray, n: int) -> np.ndarray:
+    """Per point, the row with the smallest value (ties: the smallest ``tie``); -1 for none.
+
+    The same row as sorting by point, value and tie and taking each point's first.
+    """
+    rows = _arg_extreme(point, value, n, largest=False)
+    if not len(point):
+        return rows
+    best = value[np.maximum(rows, 0)]
+    level = np.flatnonzero(value == best[point])
+    out = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(out, point[level], tie[level])
+    chosen = np.flatnonzero((value == best[point]) & (tie == out[point]))
+    rows[point[chosen]] = chosen
+    return rows
+
+
+def _more_exclusions(count: np.ndarray) -> pa.Array:
+    n = len(count)
+    return T.where(count > 2, T.concat(" (and ", T.integer(count - 1), " more exclusions)", n=n),
+                   T.where(count == 2, " (and 1 more exclusion)", "", n=n), n=n)
+
+
+def _head_words(k: np.ndarray) -> pa.Array:
+    """0: eligible; 1: not; 2 on: not, and this far (:func:`geo._text.distance_key` + 2)."""
+    n = len(k)
+    return T.where(k == 0, "Eligible.", T.concat("Not eligible: ", T.where(
+        k > 1, T.distance_words(k - 2), "", n=n), n=n), n=n)
 
 
 def check_school_routes(

@@ -13,10 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyproj import Geod, Transformer
 
+from geo import _text as T
 from geo._spatial import nearest, point_pairs, polygon_pairs
 from geo.errors import InputError
 from geo.model import validate_case
-from geo.rank import RANK_COLUMNS, assess, assess_case, kernel, rank, rank_case
+from geo.rank import RANK_COLUMNS, _rank_order, assess, assess_case, kernel, rank, rank_case
 from geo.settings import Policy
 from geo.sources import household, threat_sources
 from tests.geo.conftest import NOW
@@ -379,3 +380,74 @@ def test_lat_lon_are_the_candidates_own_position(tiny_case):
     back = Transformer.from_crs(4326, 27700, always_xy=True).transform(
         out.loc["C2", "lon"], out.loc["C2", "lat"])
     assert back == pytest.approx((395_000, 390_000), abs=0.2)
+
+
+# --- the fast paths give the plain answers ------------------------------------------------
+
+
+def test_point_pairs_in_small_blocks_with_coincident_points():
+    rng = np.random.default_rng(5)
+    px = np.round(rng.uniform(380_000, 386_000, 2000), -2)  # many on the same spot
+    py = np.round(rng.uniform(393_000, 399_000, 2000), -2)
+    sx, sy = px[:60].copy(), py[:60].copy()
+    found = point_pairs(px, py, sx, sy, 700.0, block=500)
+    want = np.hypot(px[:, None] - sx[None, :], py[:, None] - sy[None, :])
+    assert sorted(zip(found.point.tolist(), found.source.tolist(), strict=True)) == sorted(
+        zip(*np.nonzero(want <= 700.0), strict=True))
+    assert np.array_equal(found.dist_m, want[found.point, found.source])
+
+
+def test_nearest_polygon_only_where_it_can_beat_a_bound():
+    rng = np.random.default_rng(8)
+    px, py = rng.uniform(380_000, 390_000, 2000), rng.uniform(393_000, 403_000, 2000)
+    polys = np.array([shapely.Point(x, y).buffer(r, 5) for x, y, r in zip(
+        rng.uniform(382_000, 388_000, 8), rng.uniform(395_000, 401_000, 8),
+        rng.uniform(100, 600, 8), strict=True)], dtype=object)
+    full_idx, full_d = nearest(px, py, polys)
+    bound = rng.uniform(0, 3000, len(px))
+    idx, dist = nearest(px, py, polys, nearer_than=bound)
+    beat = full_d < bound
+    assert np.array_equal(idx[beat], full_idx[beat])
+    assert np.array_equal(dist[beat], full_d[beat])
+    assert (dist[~beat] >= bound[~beat]).all()
+
+
+def test_rank_order_is_one_lexsort_of_its_keys():
+    rng = np.random.default_rng(2)
+    n = 5000
+    group = rng.integers(0, 3, n)
+    exact = rng.choice([50.0, 62.5, 75.0, np.nan, -0.0, 0.0], n)  # many ties
+    threat = rng.choice([0.0, 0.1, 0.2], n)
+    school = rng.choice([0.0, 12.5], n)
+    ids = pd.Series(rng.choice([f"C{i}" for i in range(300)], n), dtype="str")
+    want = np.lexsort((ids.to_numpy(), school, threat, -exact, group))
+    assert np.array_equal(_rank_order(group, exact, threat, school, ids), want)
+
+
+def test_distances_in_words_are_written_once_per_value_and_right():
+    d = np.concatenate([[0, 4.9, 5, 994.9, 995, 999.99, 1000, 1004.9, 1005, 9994.9, 9995,
+                         10_000, 10_049, 10_050, 123_456.7, np.inf, np.nan],
+                        np.random.default_rng(1).uniform(0, 60_000, 3000)])
+
+    def by_hand(v):
+        v = v if np.isfinite(v) else 0.0
+        if v < 1000:
+            return f"{int(np.round(v / 10)) * 10} m"
+        if v < 10_000:
+            return f"{int(np.round(v / 10)) / 100:.2f} km"
+        return f"{int(np.round(v / 100)) / 10:.1f} km"
+
+    assert T.distance(d).to_pylist() == [by_hand(v) for v in d]
+    assert T.distance(d, d > 1000, before="(", after=")").to_pylist() == [
+        f"({by_hand(v)})" if v > 1000 else "" for v in d]
+    v = np.array([0, 0.004, 0.006, 1.999, 2.0, 12.346, 99.996, np.nan])
+    assert T.decimal(v, 2).to_pylist() == ["0.00", "0.00", "0.01", "2.00", "2.00", "12.35",
+                                           "100.00", "0.00"]
+
+
+def test_no_candidates_ranks_to_an_empty_frame(tiny_case):
+    a = assess(tiny_case["candidates"].iloc[:0], threat_sources(tiny_case, POLICY, as_of=NOW),
+               household(tiny_case, None), POLICY)
+    out = rank(a)
+    assert len(out) == 0
+    assert list(out.columns[:14]) == RANK_COLUMNS
