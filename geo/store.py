@@ -28,7 +28,7 @@ import datetime as dt
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -597,6 +597,12 @@ class Store:
             raise
         except DBAPIError as exc:
             raise _db_failure(exc, self.url) from None
+
+    def transaction(self, *, write: bool) -> AbstractContextManager[Connection]:
+        """One transaction on the store's database, for the modules that keep users and the
+        audit trail beside the cases (:mod:`geo.auth`, :mod:`geo.audit`). A write takes the
+        SQLite write lock at once; a driver error becomes a :class:`StoreError`."""
+        return self._transaction(write=write)
 
     def _case_row(self, conn: Connection, ref: str, *, lock: bool = False) -> Any:
         query = select(cases).where(cases.c.ref == ref)

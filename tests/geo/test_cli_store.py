@@ -108,9 +108,9 @@ def test_a_new_empty_case(store_url, capsys):
 def test_db_upgrade_says_what_it_did(empty_url, capsys):
     code, out, _ = cli(capsys, empty_url, "db", "upgrade")
     assert code == 0
-    assert out.endswith(": upgraded from an empty database to revision 0001\n")
+    assert out.endswith(": upgraded from an empty database to revision 0002\n")
     code, out, _ = cli(capsys, empty_url, "db", "upgrade")
-    assert out.endswith(": already at schema revision 0001\n")
+    assert out.endswith(": already at schema revision 0002\n")
 
 
 def test_backup_and_restore_through_the_command(store_url, second_url, demo, tmp_path,

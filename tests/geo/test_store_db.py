@@ -26,7 +26,8 @@ from geo.store import (
 )
 from tests.geo.test_io import assert_same_case
 
-OURS = {"alembic_version", "cases", "case_layers", "features", "changes"}
+OURS = {"alembic_version", "cases", "case_layers", "features", "changes", "users",
+        "case_access", "audit_log"}
 
 
 def tables(url: str) -> set[str]:
@@ -52,8 +53,8 @@ def sql(url: str, statement: str) -> None:
 
 
 def test_migrations_build_the_whole_schema_from_an_empty_database(empty_url, engine_name):
-    assert head_revision() == "0001"
-    assert upgrade_database(empty_url) == (None, "0001")
+    assert head_revision() == "0002"
+    assert upgrade_database(empty_url) == (None, "0002")
     assert tables(empty_url) == OURS
     engine = create_engine(empty_url)
     with engine.connect() as conn:
@@ -69,7 +70,7 @@ def test_migrations_build_the_whole_schema_from_an_empty_database(empty_url, eng
             assert tuple(column.one()) == ("GEOMETRY", 27700)
     engine.dispose()
     # again: nothing to do
-    assert upgrade_database(empty_url) == ("0001", "0001")
+    assert upgrade_database(empty_url) == ("0002", "0002")
 
 
 def test_migrations_go_down_and_up_again(store_url):
@@ -79,8 +80,23 @@ def test_migrations_go_down_and_up_again(store_url):
         conn.commit()
     engine.dispose()
     assert tables(store_url) == {"alembic_version"}
-    assert upgrade_database(store_url) == (None, "0001")
+    assert upgrade_database(store_url) == (None, "0002")
     with Store(store_url) as store:
+        assert store.list_cases() == []
+
+
+def test_a_database_at_the_revision_before_users_and_audit_must_be_upgraded(empty_url):
+    engine = create_engine(empty_url)
+    with engine.connect() as conn:
+        command.upgrade(_alembic_config(conn), "0001")
+        conn.commit()
+    engine.dispose()
+    with pytest.raises(StoreError, match=r"is at schema revision 0001; this safeplan needs "
+                       r"0002: back it up \(`safeplan backup`\), then run `safeplan db upgrade`"):
+        Store(empty_url)
+    assert upgrade_database(empty_url) == ("0001", "0002")
+    assert tables(empty_url) == OURS
+    with Store(empty_url) as store:
         assert store.list_cases() == []
 
 
