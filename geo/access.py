@@ -364,10 +364,17 @@ class CaseView:
         return self._meeting.screen(frame) if self._meeting is not None else frame
 
 
-def _purpose(purpose: str | None, doing: str) -> str:
+def check_purpose(purpose: str | None, doing: str, *, how: str = "") -> str:
+    """The purpose given for an export or print, tidied; refused when there is none.
+
+    Raises
+    ------
+    InputError
+        No purpose (or fewer than three characters of one); the message says how to give it.
+    """
     text = " ".join((purpose or "").split())
     if len(text) < 3:
-        msg = (f"say why before you {doing}: a purpose (for example 'strategy meeting "
+        msg = (f"say why before you {doing}{how}: a purpose (for example 'strategy meeting "
                "12 Dec' or 'referral to housing provider') goes in the audit trail")
         raise InputError(msg)
     return text
@@ -587,14 +594,14 @@ class SecureStore:
         purpose or the right. Call it *before* the data leaves: if the trail cannot be
         written, nothing should leave."""
         me = self._require("export", doing="export from cases", case_ref=ref)
-        why = _purpose(purpose, "export")
+        why = check_purpose(purpose, "export")
         audit.record(self.store, user=me, action="export", case_ref=ref,
                      what={"view": VIEWS[me.role], **(what or {})}, why=why)
 
     def print_(self, ref: str, *, purpose: str, what: dict[str, Any] | None = None) -> None:
         """Record a print (an agreement PDF, a printed map) as :meth:`export` does."""
         me = self._require("print", doing="print from cases", case_ref=ref)
-        why = _purpose(purpose, "print")
+        why = check_purpose(purpose, "print")
         audit.record(self.store, user=me, action="print", case_ref=ref,
                      what={"view": VIEWS[me.role], **(what or {})}, why=why)
 
@@ -603,7 +610,7 @@ class SecureStore:
         from geo.io import write_case
 
         me = self._require("export", doing="export from cases", case_ref=ref)
-        why = _purpose(purpose, "export")
+        why = check_purpose(purpose, "export")
         info = self.store.case_info(ref)
         audit.record(self.store, user=me, action="export", case_ref=ref,
                      what={"view": VIEWS[me.role], "format": "gpkg",

@@ -51,7 +51,8 @@ def test_a_case_through_the_command(store_url, demo, tmp_path, capsys):
     assert "candidates 360" in out
 
     exported = tmp_path / "out.gpkg"
-    code, out, _ = cli(capsys, store_url, "cases", "export", REF, "--out", str(exported))
+    code, out, _ = cli(capsys, store_url, "cases", "export", REF, "--out", str(exported),
+                       "--purpose", "court bundle")
     assert out == f"wrote {exported} (case {REF}, version 2)\n"
     with Store(store_url) as store:
         assert_same_case(store.load_case(REF).case, validate_case(read_case(exported)).case)
@@ -142,7 +143,7 @@ def test_the_database_comes_from_the_environment(demo, tmp_path, isolated_settin
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["cases", "export", "NOPE", "--out", "x.gpkg"],
+        (["cases", "export", "NOPE", "--out", "x.gpkg", "--purpose", "check"],
          "safeplan cases export: no case 'NOPE' in the database (see `safeplan cases list`)"),
         (["import", "case:", "candidates", "f.csv"],
          "safeplan import: 'case:': give a case reference after case: (see `safeplan cases "
@@ -208,7 +209,8 @@ def test_a_stored_case_survives_restarts(store_url, engine_name, demo, tmp_path,
         if cluster is not None:  # a server given by URL is not ours to restart
             cluster.restart()
     out = tmp_path / "after.gpkg"
-    exported = subprocess.run([*command, "cases", "export", REF, "--out", str(out)],
+    exported = subprocess.run([*command, "cases", "export", REF, "--out", str(out),
+                               "--purpose", "check"],
                               capture_output=True, text=True, check=False)
     assert exported.returncode == 0, exported.stderr
     original = validate_case(read_case(demo / "demo_case.gpkg")).case
