@@ -155,6 +155,21 @@ def _sqlite_path(url: URL) -> Path | None:
     return Path(database).expanduser()
 
 
+def private_file(path: Path) -> Path:
+    """Create ``path`` (empty) readable and writable by its owner only, if it does not exist;
+    a new folder for it is the owner's only too. SQLite gives a database's WAL and journal
+    files the database file's permissions."""
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return path
+    os.close(handle)
+    return path
+
+
 def create_store_engine(url: URL | str, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
     """An engine set up for the store.
 
@@ -166,7 +181,7 @@ def create_store_engine(url: URL | str, *, busy_timeout_s: float = BUSY_TIMEOUT_
     if url.get_backend_name() == "sqlite":
         path = _sqlite_path(url)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(path)
         kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False,
                                                    "timeout": busy_timeout_s}}
         if path is None:

@@ -107,6 +107,19 @@ def test_sqlite_is_set_up_for_safe_sharing(tmp_path):
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == 30_000
 
 
+def test_a_new_sqlite_database_and_its_backups_are_the_owners_only(tmp_path, rich_case):
+    path = tmp_path / "private" / "safeplan.db"
+    with Store(f"sqlite:///{path}") as store:
+        store.create_case(rich_case, actor="alice")
+        wal = path.with_name("safeplan.db-wal")
+        assert wal.exists()
+        assert {p.name: p.stat().st_mode & 0o777 for p in (path, wal)} == {
+            "safeplan.db": 0o600, "safeplan.db-wal": 0o600}
+        assert path.parent.stat().st_mode & 0o777 == 0o700
+        backup = store.backup(tmp_path / "b.bak")
+    assert backup.stat().st_mode & 0o777 == 0o600
+
+
 def test_a_brand_new_sqlite_file_is_created_at_the_latest_schema(tmp_path):
     path = tmp_path / "folder" / "safeplan.db"
     with Store(f"sqlite:///{path}") as store:
@@ -151,6 +164,7 @@ def saved(store, rich_case) -> Case:
 def test_a_backup_restores_the_same_cases_and_history(store, saved, second_url, tmp_path):
     path = store.backup(tmp_path / "backup.bin")
     assert path.stat().st_size > 0
+    assert path.stat().st_mode & 0o777 == 0o600  # the owner's only
     with pytest.raises(InputError, match="already exists; a backup never overwrites"):
         store.backup(path)
     assert restore_database(second_url, path) is None
