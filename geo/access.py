@@ -549,18 +549,19 @@ class SecureStore:
 
     def archive_case(self, ref: str, *, reason: str = "") -> int:
         """Archive a case (admin, analyst); recorded as ``change``."""
-        me = self._require("archive", doing="archive cases", case_ref=ref)
-        version = self.store.archive_case(ref, actor=me.username, reason=reason)
-        audit.record(self.store, user=me, action="change", case_ref=ref,
-                     what={"op": "archive", "version": version}, why=reason)
-        return version
+        return self._set_archived(ref, True, reason=reason)
 
     def restore_case(self, ref: str, *, reason: str = "") -> int:
         """Bring an archived case back (admin, analyst); recorded as ``change``."""
-        me = self._require("archive", doing="restore cases", case_ref=ref)
-        version = self.store.restore_case(ref, actor=me.username, reason=reason)
+        return self._set_archived(ref, False, reason=reason)
+
+    def _set_archived(self, ref: str, archived: bool, *, reason: str) -> int:
+        op = "archive" if archived else "restore"
+        me = self._require("archive", doing=f"{op} cases", case_ref=ref)
+        change = self.store.archive_case if archived else self.store.restore_case
+        version = change(ref, actor=me.username, reason=reason)
         audit.record(self.store, user=me, action="change", case_ref=ref,
-                     what={"op": "restore", "version": version}, why=reason)
+                     what={"op": op, "version": version}, why=reason)
         return version
 
     def history(self, ref: str) -> list[Revision]:

@@ -196,22 +196,25 @@ def _cmd_cases_new(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_cases_list(args: argparse.Namespace, settings: Settings) -> int:
-    import pandas as pd
-
-    from geo.io import csv_safe
     from geo.store import Store, uk_time
 
     with Store.from_settings(settings) as store:
         found = store.list_cases(include_archived=args.all)
-    table = pd.DataFrame(
-        [(c.ref, c.title, c.classification, c.version,
-          "archived" if c.archived else "open", uk_time(c.updated_at), c.updated_by)
-         for c in found],
-        columns=["ref", "title", "classification", "version", "status", "updated_at",
-                 "updated_by"],
-    )
-    print(csv_safe(table).to_csv(index=False), end="")
+    _print_csv([(c.ref, c.title, c.classification, c.version,
+                 "archived" if c.archived else "open", uk_time(c.updated_at), c.updated_by)
+                for c in found],
+               ["ref", "title", "classification", "version", "status", "updated_at",
+                "updated_by"])
     return 0
+
+
+def _print_csv(rows: list[tuple], columns: list[str]) -> None:
+    """A table on stdout as CSV, formula-safe for spreadsheets."""
+    import pandas as pd
+
+    from geo.io import csv_safe
+
+    print(csv_safe(pd.DataFrame(rows, columns=columns)).to_csv(index=False), end="")
 
 
 def _cmd_cases_export(args: argparse.Namespace, settings: Settings) -> int:
@@ -778,22 +781,16 @@ def _users_call(verb: str) -> Handler:
 
 
 def _cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
-    import pandas as pd
-
     from geo import auth
-    from geo.io import csv_safe
     from geo.store import Store, uk_time
 
     with Store.from_settings(settings) as store:
         found = auth.list_users(store)
-    table = pd.DataFrame(
-        [(u.username, u.display_name, u.role, u.status, ";".join(u.cases),
-          uk_time(u.last_sign_in_at) if u.last_sign_in_at else "", u.created_by)
-         for u in found],
-        columns=["username", "display_name", "role", "status", "cases", "last_sign_in",
-                 "created_by"],
-    )
-    print(csv_safe(table).to_csv(index=False), end="")
+    _print_csv([(u.username, u.display_name, u.role, u.status, ";".join(u.cases),
+                 uk_time(u.last_sign_in_at) if u.last_sign_in_at else "", u.created_by)
+                for u in found],
+               ["username", "display_name", "role", "status", "cases", "last_sign_in",
+                "created_by"])
     return 0
 
 
@@ -830,22 +827,16 @@ def _day(text: str | None, option: str):
 
 
 def _cmd_audit_list(args: argparse.Namespace, settings: Settings) -> int:
-    import pandas as pd
-
     from geo.audit import canonical_what, search
-    from geo.io import csv_safe
     from geo.store import Store
 
     with Store.from_settings(settings) as store:
         found = search(store, user=args.user_name, case_ref=args.case, action=args.action_name,
                        since=_day(args.since, "--since"), until=_day(args.until, "--until"),
                        text=args.text, limit=args.limit)
-    table = pd.DataFrame(
-        [(r.seq, r.uk_time, r.username, r.action, r.case_ref or "", r.why,
-          canonical_what(r.what)) for r in found],
-        columns=["seq", "at", "user", "action", "case", "why", "what"],
-    )
-    print(csv_safe(table).to_csv(index=False), end="")
+    _print_csv([(r.seq, r.uk_time, r.username, r.action, r.case_ref or "", r.why,
+                 canonical_what(r.what)) for r in found],
+               ["seq", "at", "user", "action", "case", "why", "what"])
     return 0
 
 

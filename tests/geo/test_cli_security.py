@@ -12,8 +12,7 @@ from geo import audit, auth
 from geo.cli import build_parser, main
 from geo.store import Store
 from tests.geo.test_cli import one_line, run
-
-REF = "DEMO-2026-0147"
+from tests.geo.test_cli_store import REF, cli
 
 
 @pytest.fixture(scope="module")
@@ -21,10 +20,6 @@ def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     assert main(["demo", "--out", str(out)]) == 0
     return out
-
-
-def cli(capsys, db: str, *argv: str) -> tuple[int, str, str]:
-    return run(capsys, "--db", db, "--user", "alice", *argv)
 
 
 def records(db: str, **filters) -> list[audit.AuditRecord]:
