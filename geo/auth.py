@@ -439,19 +439,22 @@ def authenticate(store: Store, username: str, password: str, *,
     """
     settings = settings or Settings.from_env()
     name = (username or "").strip().lower()
+    # an empty or over-long password is a failure, checked no differently (argon2 is not
+    # run on megabytes of input)
+    password = password or ""
+    usable = 0 < len(password) <= MAX_PASSWORD
     row = None
-    if _USERNAME.fullmatch(name) and password and len(password) <= MAX_PASSWORD:
+    if _USERNAME.fullmatch(name):
         with store.transaction(write=False) as conn:
             row = conn.execute(select(users).where(users.c.username == name)).one_or_none()
     now = _now()
     if row is None or row.password_hash == _EXTERNAL_HASH:
-        verify_password(_dummy_hash(), password or "")
+        verify_password(_dummy_hash(), password[:MAX_PASSWORD])
         reason = "unknown user" if row is None else "external account"
         audit.record(store, user=audit.UNKNOWN_USER if row is None else name,
                      action="sign_in_failed", what={"reason": reason})
         raise AccessDenied(SIGN_IN_FAILED)
-    locked_until = _utc(row.locked_until)
-    ok = verify_password(row.password_hash, password)
+    ok = verify_password(row.password_hash, password[:MAX_PASSWORD]) and usable
     with store.transaction(write=True) as conn:
         row = _user_row(conn, name, lock=True)
         locked_until = _utc(row.locked_until)

@@ -180,6 +180,15 @@ def test_every_failure_gets_the_same_message(store, alice):
     assert messages == {auth.SIGN_IN_FAILED}
 
 
+def test_empty_and_over_long_passwords_count_as_failures(store, alice):
+    for password in ("", None, GOOD + "x" * 300):
+        with pytest.raises(AccessDenied, match=auth.SIGN_IN_FAILED):
+            auth.authenticate(store, "alice", password, settings=SETTINGS)
+    assert auth.list_users(store)[0].status == "locked"
+    reasons = [r.what["reason"] for r in audit.search(store, action="sign_in_failed")]
+    assert reasons == ["wrong password"] * 3
+
+
 def test_a_name_that_is_not_an_account_is_never_written_down(store, alice):
     with pytest.raises(AccessDenied):
         auth.authenticate(store, "correct horse battery", "x", settings=SETTINGS)
