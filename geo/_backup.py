@@ -34,11 +34,18 @@ def _temporary(path: Path) -> Path:
     return path.with_name(f".{path.name}.partial")
 
 
+def _owner_only(path: Path) -> None:
+    """An empty file only its owner may read, for a backup to be written into."""
+    path.unlink(missing_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
 def sqlite_backup(engine: Engine, path: Path) -> Path:
     """Copy the live SQLite database to ``path`` with SQLite's online backup, then check it."""
     tmp = _temporary(path)
     tmp.unlink(missing_ok=True)
     try:
+        _owner_only(tmp)
         with engine.connect() as conn:
             source = conn.connection.dbapi_connection
             target = sqlite3.connect(tmp)
@@ -134,6 +141,7 @@ def pg_dump(url: URL, path: Path) -> Path:
     tmp = _temporary(path)
     target, env = _libpq(url)
     try:
+        _owner_only(tmp)
         _run([pg_tool("pg_dump"), "--format=custom", f"--file={tmp}", f"--dbname={target}"],
              env, "pg_dump")
         os.replace(tmp, path)

@@ -22,6 +22,17 @@ Tables:
 ``changes``
     Every change, never rewritten: the version it made, who, when (UTC), layer, row, operation,
     the row before and after (JSON), and the reason given.
+``users``
+    Local accounts (:mod:`geo.auth`): user name (unique), display name, role, argon2 password
+    hash, whether disabled, failed sign-ins in a row and until when the account is locked,
+    whether the password must be changed at the next sign-in, who created it and when.
+``case_access``
+    Which user may open which case (admins may open every case), who granted it and when.
+``audit_log``
+    The audit trail (:mod:`geo.audit`), append-only: ``seq`` (1, 2, 3 ...), when (UTC), who,
+    the action, the case, what (JSON text), why (the purpose given), and a hash chain
+    (``hash`` = SHA-256 of the previous record's hash and this record). Database triggers
+    refuse UPDATE and DELETE on it.
 """
 
 from __future__ import annotations
@@ -171,6 +182,51 @@ changes = Table(
     Column("after", Text, nullable=True),
     Column("reason", Text, nullable=False, default=""),
     Index("ix_changes_case_version", "case_id", "version"),
+)
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False),
+    Column("display_name", Text, nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("failed_logins", Integer, nullable=False),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+    Column("must_change_password", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("last_sign_in_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("username", name="uq_users_username"),
+)
+
+case_access = Table(
+    "case_access",
+    metadata,
+    Column("username", String(64), ForeignKey("users.username"), primary_key=True),
+    Column("case_ref", String(100), ForeignKey("cases.ref"), primary_key=True),
+    Column("granted_by", String(200), nullable=False),
+    Column("granted_at", DateTime(timezone=True), nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("username", String(200), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("case_ref", String(100), nullable=True),
+    Column("what", Text, nullable=False),
+    Column("why", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_username", "username"),
+    Index("ix_audit_log_case_ref", "case_ref"),
+    Index("ix_audit_log_at", "at"),
 )
 
 

@@ -48,6 +48,8 @@ def _cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
         name = Path(args.case).name
     else:
         with Store.from_settings(settings) as store:
+            version = store.case_info(ref).version
+            _record(store, args, "case_open", ref, {"view": "full", "version": version})
             case = store.load_case(ref).case
         name = args.case
     report = validate_case(case)
@@ -109,6 +111,9 @@ def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             ref, Changes().add(args.layer, added), base_version=loaded.version,
             actor=_actor(args), reason=f"import {Path(args.file).name}",
         )
+        _record(store, args, "change", ref,
+                {"version": version, "layers": {args.layer: {"add": {"rows": len(added)}}},
+                 "file": Path(args.file).name}, why=f"import {Path(args.file).name}")
     print(f"{Path(args.file).name}: {summary} (case {ref}, version {version})")
     return 0
 
@@ -117,17 +122,42 @@ def _actor(args: argparse.Namespace) -> str:
     """Who is acting: ``--user``, else the name this process runs as."""
     if args.user:
         return args.user
+    return _os_user()
+
+
+def _os_user() -> str:
     try:
         return getpass.getuser()
     except (OSError, KeyError):
         return "unknown"
 
 
+def _record(store, args: argparse.Namespace, action: str, case_ref: str | None = None,
+            what: dict | None = None, why: str = "") -> None:
+    """One audit record for what this command did, by ``--user`` (or the login), noting the
+    operating-system account it ran as (``--user`` is what someone says; the login is not)."""
+    from geo.audit import record
+
+    command = f"{args.command} {args.action}" if getattr(args, "action", None) else args.command
+    record(store, user=_actor(args), action=action, case_ref=case_ref, why=why,
+           what={**(what or {}), "via": f"safeplan {command}", "os_user": _os_user()})
+
+
+def _purpose(args: argparse.Namespace, doing: str) -> str:
+    """The ``--purpose`` given, or a clear refusal naming the option."""
+    from geo.access import check_purpose
+
+    return check_purpose(getattr(args, "purpose", None), doing, how=" (--purpose TEXT)")
+
+
 def _cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    from geo.store import display_url, upgrade_database
+    from geo.store import Store, display_url, upgrade_database
 
     url = settings.resolved_database_url
     before, after = upgrade_database(url)
+    if before != after:
+        with Store(url) as store:
+            _record(store, args, "db_upgrade", what={"from": before, "to": after})
     where = display_url(url)
     if before == after:
         print(f"{where}: already at schema revision {after}")
@@ -143,6 +173,8 @@ def _cmd_cases_add(args: argparse.Namespace, settings: Settings) -> int:
     case = open_case(args.case)
     with Store.from_settings(settings) as store:
         ref = store.create_case(case, actor=_actor(args), reason=args.reason)
+        _record(store, args, "change", ref,
+                {"op": "create", "version": 1, "file": Path(args.case).name}, why=args.reason)
     print(ref)
     return 0
 
@@ -158,36 +190,43 @@ def _cmd_cases_new(args: argparse.Namespace, settings: Settings) -> int:
     with Store.from_settings(settings) as store:
         ref = store.create_case(Case({"case": pd.DataFrame(row)}), actor=_actor(args),
                                 reason=args.reason)
+        _record(store, args, "change", ref, {"op": "create", "version": 1}, why=args.reason)
     print(ref)
     return 0
 
 
 def _cmd_cases_list(args: argparse.Namespace, settings: Settings) -> int:
-    import pandas as pd
-
-    from geo.io import csv_safe
     from geo.store import Store, uk_time
 
     with Store.from_settings(settings) as store:
         found = store.list_cases(include_archived=args.all)
-    table = pd.DataFrame(
-        [(c.ref, c.title, c.classification, c.version,
-          "archived" if c.archived else "open", uk_time(c.updated_at), c.updated_by)
-         for c in found],
-        columns=["ref", "title", "classification", "version", "status", "updated_at",
-                 "updated_by"],
-    )
-    print(csv_safe(table).to_csv(index=False), end="")
+    _print_csv([(c.ref, c.title, c.classification, c.version,
+                 "archived" if c.archived else "open", uk_time(c.updated_at), c.updated_by)
+                for c in found],
+               ["ref", "title", "classification", "version", "status", "updated_at",
+                "updated_by"])
     return 0
 
 
+def _print_csv(rows: list[tuple], columns: list[str]) -> None:
+    """A table on stdout as CSV, formula-safe for spreadsheets."""
+    import pandas as pd
+
+    from geo.io import csv_safe
+
+    print(csv_safe(pd.DataFrame(rows, columns=columns)).to_csv(index=False), end="")
+
+
 def _cmd_cases_export(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.io import write_case
     from geo.store import Store
 
+    why = _purpose(args, "export a case")
     with Store.from_settings(settings) as store:
+        version = store.case_info(args.ref).version
+        _record(store, args, "export", args.ref,
+                {"format": "gpkg", "file": Path(args.out).name, "version": version}, why=why)
         loaded = store.load_case(args.ref)
-        from geo.io import write_case
-
         path = write_case(loaded.case, args.out)
     print(f"wrote {path} (case {loaded.ref}, version {loaded.version})")
     return 0
@@ -198,6 +237,8 @@ def _cmd_cases_archive(args: argparse.Namespace, settings: Settings) -> int:
 
     with Store.from_settings(settings) as store:
         version = store.archive_case(args.ref, actor=_actor(args), reason=args.reason)
+        _record(store, args, "change", args.ref, {"op": "archive", "version": version},
+                why=args.reason)
     print(f"archived case {args.ref} (version {version}); "
           f"bring it back with `safeplan cases restore {args.ref}`")
     return 0
@@ -208,6 +249,8 @@ def _cmd_cases_restore(args: argparse.Namespace, settings: Settings) -> int:
 
     with Store.from_settings(settings) as store:
         version = store.restore_case(args.ref, actor=_actor(args), reason=args.reason)
+        _record(store, args, "change", args.ref, {"op": "restore", "version": version},
+                why=args.reason)
     print(f"restored case {args.ref} (version {version})")
     return 0
 
@@ -216,7 +259,9 @@ def _cmd_cases_history(args: argparse.Namespace, settings: Settings) -> int:
     from geo.store import Store
 
     with Store.from_settings(settings) as store:
-        for revision in store.history(args.ref):
+        revisions = store.history(args.ref)
+        _record(store, args, "case_open", args.ref, {"view": "history"})
+        for revision in revisions:
             print(revision)
     return 0
 
@@ -226,6 +271,8 @@ def _cmd_cases_undo(args: argparse.Namespace, settings: Settings) -> int:
 
     with Store.from_settings(settings) as store:
         version = store.undo(args.ref, args.version, actor=_actor(args), reason=args.reason)
+        _record(store, args, "change", args.ref, {"version": version, "undid": args.version},
+                why=args.reason)
     print(f"undid version {args.version} of case {args.ref} (now version {version})")
     return 0
 
@@ -234,6 +281,8 @@ def _cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from geo.store import backup_database, display_url
 
     url = settings.resolved_database_url
+    _record_in(url, args, "backup", what={"file": Path(args.out).name},
+               why=" ".join((args.purpose or "").split()))
     path = backup_database(url, args.out)
     print(f"wrote {path}: a backup of {display_url(url)}")
     return 0
@@ -247,14 +296,44 @@ def _cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     if kept is not None:
         print(f"kept what the database held in {kept}")
     print(f"restored {Path(args.backup).name} into {display_url(url)}")
+    if not _record_in(url, args, "restore", what={"file": Path(args.backup).name,
+                                                  "kept": kept.name if kept else None}):
+        print("not in the audit trail yet: the restored database needs `safeplan db upgrade`")
     return 0
 
 
-def _open_case(arg: str, settings: Settings):
-    """A case from a GeoPackage path or ``case:REF`` (stored), validated."""
-    from geo.store import open_case_arg
+def _record_in(url: str, args: argparse.Namespace, action: str, *, what: dict,
+               why: str = "") -> bool:
+    """Record in the database at ``url`` if its schema has the audit trail; say if it did."""
+    from geo.errors import StoreError
+    from geo.store import Store
 
-    return open_case_arg(arg, settings=settings).case
+    try:
+        store = Store(url)
+    except StoreError:
+        return False
+    with store:
+        _record(store, args, action, what=what, why=why)
+    return True
+
+
+def _open_case(args: argparse.Namespace, settings: Settings, *, action: str = "export"):
+    """A case from a GeoPackage path or ``case:REF`` (stored), validated.
+
+    A stored case's data is about to leave the store in ``--out``: a purpose is required and
+    the export (or print) is recorded before the case is read.
+    """
+    from geo.store import Store, open_case_arg, stored_ref
+
+    ref = stored_ref(args.case)
+    if ref is not None:
+        why = _purpose(args, "print from a stored case" if action == "print"
+                       else "write a stored case's data to a file")
+        with Store.from_settings(settings) as store:
+            version = store.case_info(ref).version
+            _record(store, args, action, ref,
+                    {"file": Path(args.out).name, "version": version}, why=why)
+    return open_case_arg(args.case, settings=settings).case
 
 
 def _as_of(text: str | None):
@@ -288,7 +367,7 @@ def _write(frame, out: str, what: str) -> None:
 def _cmd_hotspots(args: argparse.Namespace, settings: Settings) -> int:
     from geo.hotspots import find_hotspots
 
-    case = _open_case(args.case, settings)
+    case = _open_case(args, settings)
     found = find_hotspots(case["incidents"], _policy(case, args), as_of=_as_of(args.as_of))
     for row in found.itertuples():
         print(f"{row.area_id}: {row.incident_count} incidents, {row.observed_from} to "
@@ -302,7 +381,7 @@ def _cmd_hotspots(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_zones(args: argparse.Namespace, settings: Settings) -> int:
     from geo.zones import exclusion_zones
 
-    case = _open_case(args.case, settings)
+    case = _open_case(args, settings)
     zones = exclusion_zones(case, _policy(case, args), as_of=_as_of(args.as_of))
     for row in zones.itertuples():
         print(f"{row.zone_id}: {row.reason} ({row.sources})")
@@ -342,7 +421,7 @@ def _travel(args: argparse.Namespace, policy, settings: Settings):
 def _cmd_rank(args: argparse.Namespace, settings: Settings) -> int:
     from geo.rank import RANK_COLUMNS, assess_case, rank, rank_with_routes
 
-    case = _open_case(args.case, settings)
+    case = _open_case(args, settings)
     policy = _policy(case, args)
     candidates = _read_candidates(args.candidates, settings) if args.candidates else None
     people = _people(args)
@@ -374,7 +453,7 @@ def _cmd_rank(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_areas(args: argparse.Namespace, settings: Settings) -> int:
     from geo.areas import areas_from_surface, grid_surface
 
-    case = _open_case(args.case, settings)
+    case = _open_case(args, settings)
     policy = _policy(case, args)
     surface = grid_surface(case, policy, person_ids=_people(args), within=args.within,
                            as_of=_as_of(args.as_of), travel=_travel(args, policy, settings))
@@ -401,7 +480,8 @@ def _cmd_agreement(args: argparse.Namespace, settings: Settings) -> int:
         msg = (f"{Path(args.out).name}: an agreement is written as .pdf or .html (or its no-go "
                f"areas as .geojson, .gpkg or .kml)")
         raise InputError(msg)
-    case = _open_case(args.case, settings)
+    case = _open_case(args, settings,
+                      action="export" if suffix in (".geojson", ".gpkg", ".kml") else "print")
     if suffix in (".geojson", ".gpkg", ".kml"):
         from geo.agreement import no_go_areas
 
@@ -479,6 +559,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="risk-policy overrides, on top of the defaults and the case's own")
         p.add_argument("--as-of", metavar="DATE",
                        help="judge incident ages as of this date (default: now)")
+        p.add_argument("--purpose", metavar="TEXT",
+                       help="why (for the audit trail); required with a stored case:REF")
 
     def household_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--for", dest="for_people", metavar="PERSON_IDS",
@@ -547,6 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_agreement)
 
     _add_store_commands(sub)
+    _add_security_commands(sub)
     return parser
 
 
@@ -592,6 +675,7 @@ def _add_store_commands(sub: argparse._SubParsersAction) -> None:
                          description="Write the case, as last saved, to a GeoPackage.")
     q.add_argument("ref", metavar="REF")
     q.add_argument("--out", metavar="F.gpkg", required=True, help="the file to write")
+    q.add_argument("--purpose", metavar="TEXT", help="why (required; for the audit trail)")
     q.set_defaults(handler=_cmd_cases_export)
     for name, verb, handler in (("archive", "hide a case and refuse changes to it",
                                  _cmd_cases_archive),
@@ -618,6 +702,8 @@ def _add_store_commands(sub: argparse._SubParsersAction) -> None:
                        "is in use: SQLite's online backup, or pg_dump -Fc for PostgreSQL. OUT "
                        "must not exist.")
     p.add_argument("out", metavar="OUT")
+    p.add_argument("--purpose", metavar="TEXT", default="",
+                   help="why (for the audit trail, which records every backup)")
     p.set_defaults(handler=_cmd_backup)
     p = sub.add_parser("restore", help="restore the database from a backup",
                        description="Restore a backup written by `safeplan backup`. SQLite: "
@@ -627,6 +713,206 @@ def _add_store_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--replace", action="store_true",
                    help="replace a SQLite database that holds cases")
     p.set_defaults(handler=_cmd_restore)
+
+
+# ---------------------------------------------------------------------------------------------
+# users and the audit trail
+
+
+def _cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
+    from geo import auth
+    from geo.store import Store
+
+    cases = [c.strip() for c in (args.cases or "").split(",") if c.strip()]
+    with Store.from_settings(settings) as store:
+        password = auth.add_user(store, args.name, args.role, actor=_actor(args),
+                                 display_name=args.display_name or "", cases=cases,
+                                 external=args.external)
+    name = auth.check_username(args.name)
+    granted = f"; may open {', '.join(cases)}" if cases else ""
+    if args.external:
+        print(f"added {name} ({args.role}){granted}; signs in through the identity provider")
+        return 0
+    print(f"added {name} ({args.role}){granted}")
+    print(f"one-time password: {password}")
+    print("Give it to them in person or by another channel. It is shown only this once and "
+          "must be changed at the first sign-in.")
+    return 0
+
+
+def _cmd_users_reset(args: argparse.Namespace, settings: Settings) -> int:
+    from geo import auth
+    from geo.store import Store
+
+    with Store.from_settings(settings) as store:
+        password = auth.reset_password(store, args.name, actor=_actor(args))
+    print(f"new one-time password for {auth.check_username(args.name)}: {password}")
+    print("It is shown only this once and must be changed at the next sign-in; the account is "
+          "unlocked.")
+    return 0
+
+
+def _users_call(verb: str) -> Handler:
+    def handler(args: argparse.Namespace, settings: Settings) -> int:
+        from geo import auth
+        from geo.store import Store
+
+        name = auth.check_username(args.name)
+        with Store.from_settings(settings) as store:
+            if verb == "disable":
+                auth.disable_user(store, name, actor=_actor(args))
+                done = f"disabled {name}: they cannot sign in, and an open session stops"
+            elif verb == "enable":
+                auth.enable_user(store, name, actor=_actor(args))
+                done = f"enabled {name}"
+            elif verb == "grant":
+                auth.grant(store, name, args.ref, actor=_actor(args))
+                done = f"{name} may open case {args.ref}"
+            elif verb == "revoke":
+                auth.revoke(store, name, args.ref, actor=_actor(args))
+                done = f"{name} may no longer open case {args.ref}"
+            else:
+                auth.set_role(store, name, args.role, actor=_actor(args))
+                done = f"{name} is now {args.role}"
+        print(done)
+        return 0
+
+    return handler
+
+
+def _cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
+    from geo import auth
+    from geo.store import Store, uk_time
+
+    with Store.from_settings(settings) as store:
+        found = auth.list_users(store)
+    _print_csv([(u.username, u.display_name, u.role, u.status, ";".join(u.cases),
+                 uk_time(u.last_sign_in_at) if u.last_sign_in_at else "", u.created_by)
+                for u in found],
+               ["username", "display_name", "role", "status", "cases", "last_sign_in",
+                "created_by"])
+    return 0
+
+
+def _cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.audit import verify
+    from geo.store import Store
+
+    with Store.from_settings(settings) as store:
+        result = verify(store, head=args.head)
+    if not result.ok:
+        print(f"safeplan audit verify: audit trail NOT intact: {result.reason} (the "
+              f"{result.checked} records before it check out)", file=sys.stderr)
+        return 2
+    print(f"audit trail intact: {result.checked} records")
+    print(f"head {result.head}: note it somewhere else; `safeplan audit verify --head "
+          f"{result.head}` shows later whether the trail was rewritten or cut short")
+    return 0
+
+
+def _day(text: str | None, option: str):
+    import datetime as dt
+
+    from geo.errors import InputError
+    from geo.model import parse_date
+
+    if not text:
+        return None
+    try:
+        iso = parse_date(text)
+    except ValueError as exc:
+        msg = f"{option}: {exc}"
+        raise InputError(msg) from None
+    return dt.date.fromisoformat(iso) if len(iso) == 10 else dt.datetime.fromisoformat(iso)
+
+
+def _cmd_audit_list(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.audit import canonical_what, search
+    from geo.store import Store
+
+    with Store.from_settings(settings) as store:
+        found = search(store, user=args.user_name, case_ref=args.case, action=args.action_name,
+                       since=_day(args.since, "--since"), until=_day(args.until, "--until"),
+                       text=args.text, limit=args.limit)
+    _print_csv([(r.seq, r.uk_time, r.username, r.action, r.case_ref or "", r.why,
+                 canonical_what(r.what)) for r in found],
+               ["seq", "at", "user", "action", "case", "why", "what"])
+    return 0
+
+
+def _add_security_commands(sub: argparse._SubParsersAction) -> None:
+    from geo.audit import ACTIONS
+    from geo.auth import ROLES
+
+    roles = ", ".join(ROLES)
+    p = sub.add_parser("users", help="accounts: add, disable, reset, grant access to cases",
+                       description="Accounts for the app. There are none until an "
+                       "administrator adds one; each gets a one-time password, shown once. "
+                       f"Roles: {roles}. Admins may open every case; others only the cases "
+                       "granted to them. Every change is in the audit trail.")
+    users = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    users.required = True
+    q = users.add_parser("add", help="add an account; print its one-time password",
+                         description="Add an account with a role and print a one-time "
+                         "password (shown only this once; changed at the first sign-in).")
+    q.add_argument("name", metavar="NAME", help="user name (letters, digits, . _ -)")
+    q.add_argument("--role", required=True, metavar="ROLE", help=f"one of {roles}")
+    q.add_argument("--name", dest="display_name", metavar="DISPLAY",
+                   help="the name shown on screens")
+    q.add_argument("--cases", metavar="REF,...", help="cases the user may open")
+    q.add_argument("--external", action="store_true",
+                   help="signs in through the OpenID Connect provider: no local password")
+    q.set_defaults(handler=_cmd_users_add)
+    for verb, words in (("disable", "stop an account signing in"),
+                        ("enable", "let a disabled account sign in again")):
+        q = users.add_parser(verb, help=words, description=f"{words[0].upper()}{words[1:]}.")
+        q.add_argument("name", metavar="NAME")
+        q.set_defaults(handler=_users_call(verb))
+    q = users.add_parser("reset", help="a new one-time password (also unlocks)",
+                         description="Give an account a new one-time password, printed "
+                         "once; the account is unlocked and must change it at sign-in.")
+    q.add_argument("name", metavar="NAME")
+    q.set_defaults(handler=_cmd_users_reset)
+    q = users.add_parser("list", help="list accounts (CSV)",
+                         description="Every account: role, status, cases, last sign-in.")
+    q.set_defaults(handler=_cmd_users_list)
+    for verb, words in (("grant", "let a user open a case"),
+                        ("revoke", "take a user's access to a case away")):
+        q = users.add_parser(verb, help=words, description=f"{words[0].upper()}{words[1:]}.")
+        q.add_argument("name", metavar="NAME")
+        q.add_argument("ref", metavar="REF")
+        q.set_defaults(handler=_users_call(verb))
+    q = users.add_parser("role", help="change an account's role",
+                         description=f"Change an account's role ({roles}).")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("role", metavar="ROLE")
+    q.set_defaults(handler=_users_call("role"))
+
+    p = sub.add_parser("audit", help="the audit trail: verify it, list records",
+                       description="Every sign-in, case opened, change, export and print, "
+                       "with who, when, what and why, in a hash-chained log.")
+    trail = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    trail.required = True
+    q = trail.add_parser("verify", help="check that no record was changed or removed",
+                         description="Check the hash chain of the whole trail. Exit 0 if "
+                         "intact (printing the head to note elsewhere), 2 naming the first "
+                         "record that does not check out.")
+    q.add_argument("--head", metavar="SEQ:HASH",
+                   help="a head noted earlier: also catch a rewritten or shortened trail")
+    q.set_defaults(handler=_cmd_audit_verify)
+    q = trail.add_parser("list", help="records, newest first (CSV)",
+                         description="Audit records matching every filter given, newest "
+                         "first, as CSV: seq, at (UK time), user, action, case, why, what.")
+    q.add_argument("--user", dest="user_name", metavar="U")
+    q.add_argument("--case", metavar="REF")
+    q.add_argument("--action", dest="action_name", metavar="A",
+                   help=f"one of {', '.join(ACTIONS)}")
+    q.add_argument("--since", metavar="DATE", help="from this day (UK time)")
+    q.add_argument("--until", metavar="DATE", help="to this day, included")
+    q.add_argument("--text", metavar="T", help="found in the user, case, what or why")
+    q.add_argument("--limit", type=int, default=1000, metavar="N",
+                   help="at most N records (default 1000)")
+    q.set_defaults(handler=_cmd_audit_list)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

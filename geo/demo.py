@@ -25,6 +25,8 @@ from geo.model import Case, validate_case
 
 SEED = 20261125
 AS_OF = dt.datetime(2026, 11, 25, 9, 0)
+#: The demo case's reference.
+DEMO_REF = "DEMO-2026-0147"
 
 GROUPS = [
     ("G-KES", "Kestrel (north)", "#1f77b4",
@@ -175,7 +177,7 @@ def build_demo_case(*, as_of: dt.datetime = AS_OF) -> Case:
         return stamp.strftime("%Y-%m-%dT%H:%M:%S") if "T" in iso else stamp.strftime("%Y-%m-%d")
 
     case = pd.DataFrame({
-        "case_ref": ["DEMO-2026-0147"],
+        "case_ref": [DEMO_REF],
         "title": ["Operation Larkspur (fictional demo case)"],
         "classification": ["OFFICIAL-SENSITIVE"],
         "created_at": [when("2026-11-25")],

@@ -21,7 +21,11 @@ from __future__ import annotations
 import csv
 import io as _io
 import os
+import re
 import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,18 +100,37 @@ class ImportSummary:
 # the case GeoPackage
 
 
-def read_case(path: str | os.PathLike) -> Case:
+def read_case(path: str | os.PathLike, *, settings: Settings | None = None) -> Case:
     """Read every known layer of a case GeoPackage as stored (check it with ``validate_case``).
+
+    Each layer's feature count is read from the file's own index first
+    (:func:`pyogrio.read_info`), so a layer of more than ``settings.max_upload_rows`` rows is
+    refused before any of it is loaded.
 
     Raises
     ------
     InputError
-        The file does not exist or is not a GeoPackage.
+        The file does not exist, is not a GeoPackage, is damaged, or a layer is too big.
     """
     path = Path(path)
     if not path.exists():
         msg = f"{path}: no such file"
         raise InputError(msg)
+    settings = settings or Settings.from_env()
+    with _quiet_gdal():
+        return _read_case(path, settings)
+
+
+@contextmanager
+def _quiet_gdal() -> Iterator[None]:
+    """GDAL reports oddities in a damaged file as Python warnings, printed as extra lines;
+    the file is refused with one clear message instead."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+def _read_case(path: Path, settings: Settings) -> Case:
     try:
         listed = pyogrio.list_layers(path)
     except Exception:  # GDAL's DataSourceError and friends
@@ -117,8 +140,10 @@ def read_case(path: str | os.PathLike) -> Case:
     if not present & set(LAYER_NAMES):
         msg = f"{path.name}: holds none of the case layers ({', '.join(LAYER_NAMES)})"
         raise InputError(msg)
+    for name in sorted(present):
+        _check_feature_count(path, path.name, settings, layer=name)
     layers: dict[str, pd.DataFrame] = {}
-    for name in present:
+    for name in sorted(present):
         try:
             if name in LAYERS and not LAYERS[name].geometry:
                 frame = pyogrio.read_dataframe(path, layer=name, read_geometry=False)
@@ -132,6 +157,24 @@ def read_case(path: str | os.PathLike) -> Case:
             frame = frame.drop(columns="fid")
         layers[name] = frame
     return Case(layers)
+
+
+def _check_feature_count(path: Path, name: str, settings: Settings, *,
+                         layer: str | None = None) -> None:
+    """Refuse a layer with more rows than allowed, from the file's own count, before reading
+    it; a file whose count cannot be read is refused as damaged."""
+    where = f"layer {layer!r}" if layer else "the file"
+    try:
+        info = pyogrio.read_info(path, layer=layer) if layer else pyogrio.read_info(path)
+        count = int(info.get("features", -1))
+    except Exception as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = f"{name}: {where} cannot be read ({detail})"
+        raise InputError(msg) from None
+    if count > settings.max_upload_rows:
+        msg = (f"{name}: {where} has {count} rows, over the limit of "
+               f"{settings.max_upload_rows}; nothing was read")
+        raise InputError(msg)
 
 
 def open_case(path: str | os.PathLike) -> Case:
@@ -475,8 +518,15 @@ def read_rows(
             frame, problems = _polygons_from_wkt(frame, layer)
     elif suffix in (".geojson", ".json", ".gpkg"):
         try:
-            kwargs = {"layer": layer} if suffix == ".gpkg" else {}
-            frame = pyogrio.read_dataframe(path, **kwargs)
+            with _quiet_gdal():
+                if suffix == ".gpkg":
+                    _check_gpkg_layer(path, name, layer)
+                _check_feature_count(path, name, settings,
+                                     layer=layer if suffix == ".gpkg" else None)
+                kwargs = {"layer": layer} if suffix == ".gpkg" else {}
+                frame = pyogrio.read_dataframe(path, **kwargs)
+        except InputError:
+            raise
         except Exception as exc:
             msg = f"{name}: cannot be read as {suffix[1:].upper()} ({str(exc).splitlines()[0]})"
             raise InputError(msg) from None
@@ -495,6 +545,57 @@ def read_rows(
         msg = f"{name}: the file has no rows"
         raise InputError(msg)
     return frame, problems
+
+
+def _check_gpkg_layer(path: Path, name: str, layer: str) -> None:
+    try:
+        present = [str(n) for n, _ in pyogrio.list_layers(path)]
+    except Exception:
+        msg = f"{name}: not a GeoPackage that can be read"
+        raise InputError(msg) from None
+    if layer not in present:
+        shown = ", ".join(present[:10]) or "none"
+        msg = f"{name}: has no layer {layer!r} to import (its layers: {shown})"
+        raise InputError(msg)
+
+
+def safe_filename(name: str) -> str:
+    """A file name that cannot leave its folder: the last part of any path (``/`` or
+    ``\\``), no leading dots, only letters, digits, ``_`` and ``-`` in the stem, and a
+    lower-case alphanumeric extension; ``upload`` when nothing usable is left.
+
+    Examples
+    --------
+    >>> safe_filename("../../etc/passwd")
+    'passwd'
+    >>> safe_filename(r"C:\\Users\\me\\..\\Vacancies (Nov).CSV")
+    'Vacancies_Nov.csv'
+    >>> safe_filename("..")
+    'upload'
+    """
+    base = re.split(r"[\\/]", name or "")[-1]
+    stem, dot, ext = base.rpartition(".")
+    if not dot:
+        stem, ext = base, ""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_.") or "upload"
+    ext = re.sub(r"[^A-Za-z0-9]+", "", ext).lower()[:10]
+    return f"{stem[:80]}.{ext}" if ext else stem[:80]
+
+
+def file_in(folder: str | os.PathLike, name: str) -> Path:
+    """Where an uploaded file called ``name`` goes in ``folder``: always inside it.
+
+    Raises
+    ------
+    InputError
+        Cannot happen for names made by :func:`safe_filename`; kept as a last check.
+    """
+    root = Path(folder).resolve()
+    target = (root / safe_filename(name)).resolve()
+    if target.parent != root:
+        msg = f"{safe_filename(name)}: not a plain file name"
+        raise InputError(msg)
+    return target
 
 
 def import_file(

@@ -69,8 +69,9 @@ class Settings:
         the area to a third party). Off by default.
     max_upload_mb, max_upload_rows
         Limits on any uploaded or imported file.
-    idle_timeout_min, max_failed_logins
-        Sign-in: idle sessions end, and an account locks after this many failures.
+    idle_timeout_min, max_failed_logins, lockout_min
+        Sign-in: idle sessions end, and an account locks for ``lockout_min`` minutes after
+        ``max_failed_logins`` failures in a row.
     """
 
     data_dir: Path = field(default_factory=lambda: _default_data_dir(os.environ))
@@ -82,6 +83,7 @@ class Settings:
     max_upload_rows: int = 200_000
     idle_timeout_min: float = 30.0
     max_failed_logins: int = 5
+    lockout_min: float = 15.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -103,6 +105,7 @@ class Settings:
             max_upload_rows=int(_number(env, "SAFEPLAN_MAX_UPLOAD_ROWS", 200_000, minimum=1)),
             idle_timeout_min=_number(env, "SAFEPLAN_IDLE_TIMEOUT_MIN", 30.0, minimum=1),
             max_failed_logins=int(_number(env, "SAFEPLAN_MAX_FAILED_LOGINS", 5, minimum=1)),
+            lockout_min=_number(env, "SAFEPLAN_LOCKOUT_MIN", 15.0, minimum=1),
         )
 
     @property

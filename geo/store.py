@@ -28,7 +28,7 @@ import datetime as dt
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -155,6 +155,21 @@ def _sqlite_path(url: URL) -> Path | None:
     return Path(database).expanduser()
 
 
+def private_file(path: Path) -> Path:
+    """Create ``path`` (empty) readable and writable by its owner only, if it does not exist;
+    a new folder for it is the owner's only too. SQLite gives a database's WAL and journal
+    files the database file's permissions."""
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return path
+    os.close(handle)
+    return path
+
+
 def create_store_engine(url: URL | str, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
     """An engine set up for the store.
 
@@ -166,7 +181,7 @@ def create_store_engine(url: URL | str, *, busy_timeout_s: float = BUSY_TIMEOUT_
     if url.get_backend_name() == "sqlite":
         path = _sqlite_path(url)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(path)
         kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False,
                                                    "timeout": busy_timeout_s}}
         if path is None:
@@ -597,6 +612,12 @@ class Store:
             raise
         except DBAPIError as exc:
             raise _db_failure(exc, self.url) from None
+
+    def transaction(self, *, write: bool) -> AbstractContextManager[Connection]:
+        """One transaction on the store's database, for the modules that keep users and the
+        audit trail beside the cases (:mod:`geo.auth`, :mod:`geo.audit`). A write takes the
+        SQLite write lock at once; a driver error becomes a :class:`StoreError`."""
+        return self._transaction(write=write)
 
     def _case_row(self, conn: Connection, ref: str, *, lock: bool = False) -> Any:
         query = select(cases).where(cases.c.ref == ref)

@@ -51,7 +51,8 @@ def test_a_case_through_the_command(store_url, demo, tmp_path, capsys):
     assert "candidates 360" in out
 
     exported = tmp_path / "out.gpkg"
-    code, out, _ = cli(capsys, store_url, "cases", "export", REF, "--out", str(exported))
+    code, out, _ = cli(capsys, store_url, "cases", "export", REF, "--out", str(exported),
+                       "--purpose", "court bundle")
     assert out == f"wrote {exported} (case {REF}, version 2)\n"
     with Store(store_url) as store:
         assert_same_case(store.load_case(REF).case, validate_case(read_case(exported)).case)
@@ -108,9 +109,9 @@ def test_a_new_empty_case(store_url, capsys):
 def test_db_upgrade_says_what_it_did(empty_url, capsys):
     code, out, _ = cli(capsys, empty_url, "db", "upgrade")
     assert code == 0
-    assert out.endswith(": upgraded from an empty database to revision 0001\n")
+    assert out.endswith(": upgraded from an empty database to revision 0002\n")
     code, out, _ = cli(capsys, empty_url, "db", "upgrade")
-    assert out.endswith(": already at schema revision 0001\n")
+    assert out.endswith(": already at schema revision 0002\n")
 
 
 def test_backup_and_restore_through_the_command(store_url, second_url, demo, tmp_path,
@@ -142,7 +143,7 @@ def test_the_database_comes_from_the_environment(demo, tmp_path, isolated_settin
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["cases", "export", "NOPE", "--out", "x.gpkg"],
+        (["cases", "export", "NOPE", "--out", "x.gpkg", "--purpose", "check"],
          "safeplan cases export: no case 'NOPE' in the database (see `safeplan cases list`)"),
         (["import", "case:", "candidates", "f.csv"],
          "safeplan import: 'case:': give a case reference after case: (see `safeplan cases "
@@ -208,7 +209,8 @@ def test_a_stored_case_survives_restarts(store_url, engine_name, demo, tmp_path,
         if cluster is not None:  # a server given by URL is not ours to restart
             cluster.restart()
     out = tmp_path / "after.gpkg"
-    exported = subprocess.run([*command, "cases", "export", REF, "--out", str(out)],
+    exported = subprocess.run([*command, "cases", "export", REF, "--out", str(out),
+                               "--purpose", "check"],
                               capture_output=True, text=True, check=False)
     assert exported.returncode == 0, exported.stderr
     original = validate_case(read_case(demo / "demo_case.gpkg")).case

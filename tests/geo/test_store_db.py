@@ -26,7 +26,8 @@ from geo.store import (
 )
 from tests.geo.test_io import assert_same_case
 
-OURS = {"alembic_version", "cases", "case_layers", "features", "changes"}
+OURS = {"alembic_version", "cases", "case_layers", "features", "changes", "users",
+        "case_access", "audit_log"}
 
 
 def tables(url: str) -> set[str]:
@@ -52,8 +53,8 @@ def sql(url: str, statement: str) -> None:
 
 
 def test_migrations_build_the_whole_schema_from_an_empty_database(empty_url, engine_name):
-    assert head_revision() == "0001"
-    assert upgrade_database(empty_url) == (None, "0001")
+    assert head_revision() == "0002"
+    assert upgrade_database(empty_url) == (None, "0002")
     assert tables(empty_url) == OURS
     engine = create_engine(empty_url)
     with engine.connect() as conn:
@@ -69,7 +70,7 @@ def test_migrations_build_the_whole_schema_from_an_empty_database(empty_url, eng
             assert tuple(column.one()) == ("GEOMETRY", 27700)
     engine.dispose()
     # again: nothing to do
-    assert upgrade_database(empty_url) == ("0001", "0001")
+    assert upgrade_database(empty_url) == ("0002", "0002")
 
 
 def test_migrations_go_down_and_up_again(store_url):
@@ -79,8 +80,23 @@ def test_migrations_go_down_and_up_again(store_url):
         conn.commit()
     engine.dispose()
     assert tables(store_url) == {"alembic_version"}
-    assert upgrade_database(store_url) == (None, "0001")
+    assert upgrade_database(store_url) == (None, "0002")
     with Store(store_url) as store:
+        assert store.list_cases() == []
+
+
+def test_a_database_at_the_revision_before_users_and_audit_must_be_upgraded(empty_url):
+    engine = create_engine(empty_url)
+    with engine.connect() as conn:
+        command.upgrade(_alembic_config(conn), "0001")
+        conn.commit()
+    engine.dispose()
+    with pytest.raises(StoreError, match=r"is at schema revision 0001; this safeplan needs "
+                       r"0002: back it up \(`safeplan backup`\), then run `safeplan db upgrade`"):
+        Store(empty_url)
+    assert upgrade_database(empty_url) == ("0001", "0002")
+    assert tables(empty_url) == OURS
+    with Store(empty_url) as store:
         assert store.list_cases() == []
 
 
@@ -89,6 +105,19 @@ def test_sqlite_is_set_up_for_safe_sharing(tmp_path):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == 30_000
+
+
+def test_a_new_sqlite_database_and_its_backups_are_the_owners_only(tmp_path, rich_case):
+    path = tmp_path / "private" / "safeplan.db"
+    with Store(f"sqlite:///{path}") as store:
+        store.create_case(rich_case, actor="alice")
+        wal = path.with_name("safeplan.db-wal")
+        assert wal.exists()
+        assert {p.name: p.stat().st_mode & 0o777 for p in (path, wal)} == {
+            "safeplan.db": 0o600, "safeplan.db-wal": 0o600}
+        assert path.parent.stat().st_mode & 0o777 == 0o700
+        backup = store.backup(tmp_path / "b.bak")
+    assert backup.stat().st_mode & 0o777 == 0o600
 
 
 def test_a_brand_new_sqlite_file_is_created_at_the_latest_schema(tmp_path):
@@ -135,6 +164,7 @@ def saved(store, rich_case) -> Case:
 def test_a_backup_restores_the_same_cases_and_history(store, saved, second_url, tmp_path):
     path = store.backup(tmp_path / "backup.bin")
     assert path.stat().st_size > 0
+    assert path.stat().st_mode & 0o777 == 0o600  # the owner's only
     with pytest.raises(InputError, match="already exists; a backup never overwrites"):
         store.backup(path)
     assert restore_database(second_url, path) is None
