@@ -8,11 +8,11 @@ import streamlit as st
 
 from geo.agreement import agreement_html, agreement_pdf, build_agreement
 from geo.errors import GeoError
-from ui import agreements, data, people, shell
+from ui import agreements, data, exports, people, shell
 
-shell.page()
-loaded = shell.need_case()
-case = loaded.case
+shell.page("agreements")
+view = shell.need_case()
+case = view.case
 st.title("Working agreements")
 st.caption("The annex lists the areas a person agrees not to visit, with a map (drawn "
            "offline) and the postcode sectors. It never shows where the family lives or might "
@@ -36,7 +36,8 @@ with st.expander("The agreement's words (edit for this person)"):
                             agreements.template_text(), height=320, key="agr_template")
 
 try:
-    made = build_agreement(case, person, data.policy(loaded), worker=worker, review=review,
+    made = build_agreement(view.analysis_case(), person, data.policy(view), worker=worker,
+                           review=review,
                            template=agreements.template_from_text(template),
                            as_of=dt.datetime.now())
 except GeoError as exc:
@@ -45,8 +46,10 @@ except GeoError as exc:
 
 st.success(f"{made.person}: {len(made.no_go)} no-go area(s) covering "
            f"{len(made.sectors)} postcode sector(s); review on {made.review_date}.")
-st.download_button("Download the annex (PDF)", agreement_pdf(made),
-                   file_name=f"{loaded.ref}-{person}-agreement.pdf", mime="application/pdf",
-                   key="agr_pdf", type="primary")
+exports.guarded_download(
+    "Download the annex (PDF)",
+    lambda: (agreement_pdf(made), f"{view.ref}-{person}-agreement.pdf", "application/pdf"),
+    ref=view.ref, key="agr_pdf", kind="print",
+    what={"document": "working agreement", "person": person})
 st.subheader("Preview")
 st.html(agreements.preview(agreement_html(made)))

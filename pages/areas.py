@@ -12,10 +12,10 @@ from geo.areas import areas_from_surface
 from geo.errors import GeoError
 from ui import data, exports, mapview, people, shell
 
-shell.page()
-loaded = shell.need_case()
-case = loaded.case
-policy = data.policy(loaded)
+shell.page("areas")
+view = shell.need_case()
+case = view.case
+policy = data.policy(view)
 st.title("Safe areas and no-go areas")
 today = dt.date.today()
 
@@ -37,7 +37,7 @@ with safe_tab:
     min_km2 = right.slider("Smallest area (km²)", 0.25, 5.0, float(opts["min_area_km2"]), 0.25,
                            key="areas_min_km2")
     try:
-        grid = data.surface(loaded.ref, loaded.version, tuple(movers), today)
+        grid = data.surface(view, tuple(movers), today)
         found = areas_from_surface(grid, min_score=min_score, min_area_km2=min_km2)
     except GeoError as exc:
         st.error(str(exc))
@@ -53,13 +53,12 @@ with safe_tab:
                             "postcode_sectors"]], hide_index=True, width="stretch",
                      key="areas_table")
         m = mapview.build_map(case, policy, {"safe_areas": found,
-                                             "zones": data.zones(loaded.ref, loaded.version,
-                                                                 today)},
+                                             "zones": data.zones(view, today)},
                               data.settings(), as_of=today, draw=False, show_heat=False,
                               top_n=0)
         mapview.show(m, key="areas_map", height=560)
-        exports.download_layer(found, f"{loaded.ref}-safe-areas", "the safe areas",
-                               key="areas")
+        exports.download_layer(found, f"{view.ref}-safe-areas", "the safe areas",
+                               ref=view.ref, key="areas")
 
 with nogo_tab:
     st.caption("The exclusion zones that apply to a person plus the zones drawn for them, "
@@ -71,7 +70,7 @@ with nogo_tab:
         st.stop()
     person = st.selectbox("Person", adults, format_func=lambda p: labels[p], key="nogo_person")
     try:
-        nogo = no_go_areas(case, person, policy, as_of=data._moment(today))
+        nogo = no_go_areas(view.analysis_case(), person, policy, as_of=data.moment(today))
     except GeoError as exc:
         st.error(str(exc))
         st.stop()
@@ -85,5 +84,5 @@ with nogo_tab:
                               {"zones": nogo_zones}, data.settings(), as_of=today, draw=False,
                               show_heat=False, top_n=0)
         mapview.show(m, key="nogo_map", height=520)
-        exports.download_layer(nogo, f"{loaded.ref}-{person}-no-go", "the no-go areas",
-                               key="nogo")
+        exports.download_layer(nogo, f"{view.ref}-{person}-no-go", "the no-go areas",
+                               ref=view.ref, key="nogo")

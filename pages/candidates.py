@@ -10,13 +10,13 @@ import streamlit as st
 from geo.errors import GeoError
 from geo.maps import routes_layer
 from geo.rank import rank, rank_with_routes
-from ui import candidates, data, mapview, network, people, shell
+from ui import candidates, data, exports, mapview, network, people, shell
 
-shell.page()
+shell.page("candidates")
 
-loaded = shell.need_case()
-case = loaded.case
-policy = data.policy(loaded)
+view = shell.need_case()
+case = view.case
+policy = data.policy(view)
 st.title("Candidates")
 
 labels = people.labels(case)
@@ -63,18 +63,18 @@ if upload is not None:
 if not movers:
     st.info("Choose who is moving (sidebar) to rank the candidates for them.")
     st.stop()
-graph_name = network.chosen(loaded.ref)
+graph_name = network.chosen(view.ref)
 routes = None
 try:
     travel = network.travel(graph_name, policy) if graph_name else None
     candidates.check_weights(weights)
-    assessed = data.assessment(loaded.ref, loaded.version, tuple(movers), dt.date.today(),
-                               others_key, _candidates=others, graph_key=graph_name or "",
-                               _travel=travel)
+    assessed = data.assessment(view, tuple(movers), dt.date.today(),
+                               candidates_key=others_key, candidates=others,
+                               graph_key=graph_name or "", travel=travel)
     if travel is None:
         ranked = rank(assessed, weights=weights, limits=limits)
     else:
-        zones = data.route_zones(loaded.ref, loaded.version, tuple(movers), dt.date.today())
+        zones = data.route_zones(view, tuple(movers), dt.date.today())
         ranked, routes = rank_with_routes(assessed, travel, zones, weights=weights,
                                           limits=limits)
 except GeoError as exc:
@@ -94,9 +94,10 @@ with table_col:
     picked = st.dataframe(candidates.table(ranked), hide_index=True, width="stretch",
                           height=430, on_select="rerun", selection_mode="single-row",
                           key="cand_table")
-    st.download_button("Download the ranking (CSV)", candidates.download(ranked),
-                       file_name=f"{loaded.ref}-ranking.csv", mime="text/csv",
-                       key="cand_download")
+    exports.guarded_download(
+        "Download the ranking (CSV)",
+        lambda: (candidates.download(ranked), f"{view.ref}-ranking.csv", "text/csv"),
+        ref=view.ref, key="cand_export", what={"layer": "ranking", "rows": len(ranked)})
 with detail_col:
     rows = picked.selection.rows if picked and picked.selection else []
     if rows:
@@ -108,7 +109,7 @@ with detail_col:
 
 st.subheader("The top candidates on the map")
 top_n = st.slider("Highlight the top", 5, 50, 20, 5, key="cand_top")
-layers = {"ranked": ranked, "zones": data.zones(loaded.ref, loaded.version, dt.date.today()),
+layers = {"ranked": ranked, "zones": data.zones(view, dt.date.today()),
           "sectors": data.sectors(data.study_bounds(case))}
 if routes is not None:
     layers["extra_layers"] = {"School routes": routes_layer(routes)}

@@ -8,9 +8,9 @@ from geo.errors import GeoError
 from geo.model import LAYERS
 from ui import casedata, shell
 
-shell.page()
+shell.page("case_data")
 
-loaded = shell.need_case()
+view = shell.need_case()
 st.title("Case data")
 
 layer = st.selectbox("Layer", list(LAYERS), key="data_layer",
@@ -20,15 +20,20 @@ st.caption(f"Required columns: {', '.join(spec.required)}. "
            + ("Points: edit lat/lon to move one. " if spec.geometry == "Point" else "")
            + ("Polygons: draw new ones on the Map screen. " if spec.geometry == "Polygon"
               else "")
-           + f"Version {loaded.version} of the case.")
+           + f"Version {view.version} of the case."
+           + ("" if view.may_edit(layer) else " Your role reads this layer; it does not "
+              "change it."))
 
-table = casedata.editable(loaded.case[layer], layer)
+table = casedata.editable(view.case[layer], layer)
+if not view.may_edit(layer):
+    st.dataframe(table, width="stretch", height=380, hide_index=True)
+    st.stop()
 edited = st.data_editor(table, num_rows="dynamic", width="stretch", height=380,
-                        key=f"data_editor_{layer}_{loaded.version}",
+                        key=f"data_editor_{layer}_{view.version}",
                         disabled=["area_km2"] if spec.geometry == "Polygon" else [])
 changed = not edited.equals(table)
 if changed:
-    problems = casedata.check_edits(loaded, layer, edited)
+    problems = casedata.check_edits(view, layer, edited)
     errors = [p for p in problems if p.severity == "error"]
     if problems:
         st.warning("Fix these before saving:" if errors else "Warnings:")
@@ -36,7 +41,7 @@ if changed:
                      width="stretch")
     if st.button("Save changes", type="primary", disabled=bool(errors), key="data_save"):
         try:
-            version = casedata.save_edits(loaded, layer, edited, actor=shell.user_name())
+            version = casedata.save_edits(view, layer, edited)
         except GeoError as exc:
             st.error(str(exc))
         else:
@@ -53,7 +58,7 @@ upload = st.file_uploader("File", type=["csv", "geojson", "json", "kml", "gpkg"]
                           key="data_upload")
 if upload is not None:
     try:
-        rows, summary = casedata.preview_import(loaded, layer, upload)
+        rows, summary = casedata.preview_import(view, layer, upload)
     except GeoError as exc:
         st.error(str(exc))
         if getattr(exc, "problems", None):
@@ -66,22 +71,23 @@ if upload is not None:
                      width="stretch")
         if st.button(f"Add {len(rows)} rows to {layer}", type="primary", key="data_import"):
             try:
-                version = casedata.save_import(loaded, layer, rows, name=upload.name,
-                                               actor=shell.user_name())
+                version = casedata.save_import(view, layer, rows, name=upload.name)
             except GeoError as exc:
                 st.error(str(exc))
             else:
                 st.success(f"Imported; the case is now version {version}.")
 
+if not view.may_edit("policy"):
+    st.stop()
 st.subheader("Risk policy for this case")
 st.caption("TOML overrides of the default policy (geo/policy.toml), for example "
            "`[limits]` `max_school_min = 40`. Unknown keys and out-of-range values are "
            "refused by name.")
-text = st.text_area("Policy overrides", casedata.policy_text(loaded), height=140,
-                    key=f"data_policy_{loaded.version}")
+text = st.text_area("Policy overrides", casedata.policy_text(view), height=140,
+                    key=f"data_policy_{view.version}")
 if st.button("Save the policy", key="data_policy_save"):
     try:
-        version = casedata.save_policy(loaded, text, actor=shell.user_name())
+        version = casedata.save_policy(view, text)
     except GeoError as exc:
         st.error(str(exc))
     else:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import streamlit as st
 
 from geo.errors import GeoError
-from ui import cases, data, shell
+from ui import cases, session, shell
 
-shell.page()
-
+shell.page("cases")
 st.title("Cases")
 
 show_archived = st.toggle("Show archived cases", key="cases_archived")
-listed = data.list_cases(include_archived=show_archived)
+listed = session.secure().list_cases(include_archived=show_archived)
 if not listed:
-    st.info("There are no cases yet. Create one below, from a case GeoPackage or from the "
-            "fictional demo.")
+    st.info("No case is shared with you yet. "
+            + ("Create one below, from a case GeoPackage or from the fictional demo."
+               if cases.may("create_case") else "Ask an administrator for access."))
 else:
     st.dataframe(cases.table(listed), hide_index=True, width="stretch")
     live = [c.ref for c in listed if not c.archived]
@@ -28,35 +28,36 @@ else:
             shell.open_case(ref)
             st.switch_page("pages/map.py")
 
-st.subheader("New case")
-from_file, from_demo = st.tabs(["From a case GeoPackage", "The fictional demo case"])
-with from_file:
-    st.caption("A case GeoPackage (.gpkg) with the layers of the case file. It is checked "
-               "first; a case with problems is not stored and every problem is listed.")
-    upload = st.file_uploader("Case GeoPackage", type=["gpkg"], key="cases_upload")
-    if upload is not None and st.button("Check and store the case", key="cases_create"):
-        try:
-            ref = cases.create_from_upload(upload, actor=shell.user_name())
-        except GeoError as exc:
-            st.error(str(exc))
-            for line in cases.problem_lines(exc):
-                st.text(line)
-        else:
-            shell.open_case(ref)
-            st.success(f"Stored case {ref}.")
-with from_demo:
-    st.caption("Operation Larkspur: every person in it is invented; places are real "
-               "postcodes.")
-    if st.button("Add the demo case", key="cases_demo"):
-        try:
-            ref = cases.create_demo(actor=shell.user_name())
-        except GeoError as exc:
-            st.error(str(exc))
-        else:
-            shell.open_case(ref)
-            st.success(f"Stored the demo case as {ref}.")
+if cases.may("create_case"):
+    st.subheader("New case")
+    from_file, from_demo = st.tabs(["From a case GeoPackage", "The fictional demo case"])
+    with from_file:
+        st.caption("A case GeoPackage (.gpkg) with the layers of the case file. It is checked "
+                   "first; a case with problems is not stored and every problem is listed.")
+        upload = st.file_uploader("Case GeoPackage", type=["gpkg"], key="cases_upload")
+        if upload is not None and st.button("Check and store the case", key="cases_create"):
+            try:
+                ref = cases.create_from_upload(upload)
+            except GeoError as exc:
+                st.error(str(exc))
+                for line in cases.problem_lines(exc):
+                    st.text(line)
+            else:
+                shell.open_case(ref)
+                st.success(f"Stored case {ref}.")
+    with from_demo:
+        st.caption("Operation Larkspur: every person in it is invented; places are real "
+                   "postcodes.")
+        if st.button("Add the demo case", key="cases_demo"):
+            try:
+                ref = cases.create_demo()
+            except GeoError as exc:
+                st.error(str(exc))
+            else:
+                shell.open_case(ref)
+                st.success(f"Stored the demo case as {ref}.")
 
-if listed:
+if listed and cases.may("archive"):
     st.subheader("Archive or restore")
     st.caption("Nothing is ever deleted: an archived case is hidden and can be restored.")
     choice = st.selectbox("Case", [c.ref for c in listed], key="cases_archive_ref")
@@ -66,8 +67,7 @@ if listed:
     label = "Restore" if info.archived else "Archive"
     if st.button(label, key="cases_archive", disabled=not reason.strip()):
         try:
-            cases.set_archived(choice, not info.archived, actor=shell.user_name(),
-                               reason=reason)
+            cases.set_archived(choice, not info.archived, reason=reason)
         except GeoError as exc:
             st.error(str(exc))
         else:

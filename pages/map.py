@@ -9,10 +9,10 @@ import streamlit as st
 from geo.errors import GeoError
 from ui import data, mapfilters, mapview, shell, zones
 
-shell.page()
+shell.page("map")
 
-loaded = shell.need_case()
-case = loaded.case
+view = shell.need_case()
+case = view.case
 st.title("Map")
 
 first, last = mapfilters.incident_dates(case)
@@ -32,19 +32,20 @@ with st.expander("Filters and layers", expanded=False):
     show_sectors = d.toggle("Postcode sectors", value=True, key="map_sectors")
 
 as_of = dt.date.today()
-view = mapfilters.filtered(case, since=since, until=until, groups=chosen)
+shown = mapfilters.filtered(case, since=since, until=until, groups=chosen)
 layers = {}
 if show_zones:
-    layers["zones"] = data.zones(loaded.ref, loaded.version, as_of)
+    layers["zones"] = data.zones(view, as_of)
 if show_hot:
-    layers["hotspots"] = data.hotspots(loaded.ref, loaded.version, as_of)
+    layers["hotspots"] = data.hotspots(view, as_of)
 if show_sectors:
     layers["sectors"] = data.sectors(data.study_bounds(case))
-ranked = data.default_ranking(loaded.ref, loaded.version, as_of)
+ranked = data.default_ranking(view, as_of)
 if ranked is not None:
     layers["ranked"] = ranked
-m = mapview.build_map(view, data.policy(loaded), layers, data.settings(), as_of=as_of,
-                      draw=True, show_heat=show_heat, top_n=20)
+may_draw = view.may_edit("zones")
+m = mapview.build_map(shown, data.policy(view), layers, data.settings(), as_of=as_of,
+                      draw=may_draw, show_heat=show_heat, top_n=20)
 result = mapview.show(m, key="map_main", height=680)
 st.caption("Base map: approximate postcode sectors derived offline from OS Code-Point Open "
            "(contains OS data (c) Crown copyright and database right). Candidates are ranked "
@@ -55,9 +56,9 @@ details, drawing = st.columns(2)
 with details:
     st.subheader("Details")
     found = mapview.clicked(result, {
-        "candidates": ranked if ranked is not None else view["candidates"],
-        "incidents": view["incidents"], "addresses": view["addresses"],
-        "activity_areas": view["activity_areas"],
+        "candidates": ranked if ranked is not None else shown["candidates"],
+        "incidents": shown["incidents"], "addresses": shown["addresses"],
+        "activity_areas": shown["activity_areas"],
         **({"zones": layers["zones"]} if "zones" in layers else {}),
     })
     if found is None:
@@ -69,6 +70,9 @@ with details:
 
 with drawing:
     st.subheader("Draw a zone")
+    if not may_draw:
+        st.caption("Your role does not draw zones.")
+        st.stop()
     polygon = mapview.drawn_polygon(result)
     if polygon is not None and zones.already_saved(polygon):
         polygon = None
@@ -89,8 +93,8 @@ with drawing:
                                      .loc[p, "label"])
             if st.form_submit_button("Save the zone", type="primary"):
                 try:
-                    zone_id = zones.save_drawn(loaded, polygon, kind=kind, reason=reason,
-                                               applies_to=applies, actor=shell.user_name())
+                    zone_id = zones.save_drawn(view, polygon, kind=kind, reason=reason,
+                                               applies_to=applies)
                 except GeoError as exc:
                     st.error(str(exc))
                 else:

@@ -14,10 +14,10 @@ from geo.network import isochrones
 from geo.sources import household
 from ui import data, mapview, network, shell
 
-shell.page()
-loaded = shell.need_case()
-case = loaded.case
-policy = data.policy(loaded)
+shell.page("network")
+view = shell.need_case()
+case = view.case
+policy = data.policy(view)
 st.title("Street network")
 st.caption("School runs and support distances use the streets when the case has a street "
            "file: an OpenStreetMap extract (.osm) or a GraphML file, kept on this machine. "
@@ -33,7 +33,7 @@ if upload is not None and st.button("Keep this file", key="net_keep"):
         st.error(str(exc))
 
 names = network.files()
-current = network.chosen(loaded.ref)
+current = network.chosen(view.ref)
 if not names:
     st.info("No street file yet: add an OpenStreetMap extract of the study area above.")
     st.stop()
@@ -43,7 +43,7 @@ picked = st.selectbox("Street file for this case", options,
                       key="net_choice")
 name = None if picked == options[0] else picked
 if name != current:
-    network.choose(loaded.ref, name)
+    network.choose(view.ref, name)
     st.rerun()
 if name is None:
     st.stop()
@@ -64,7 +64,7 @@ st.success(f"{name}: {graph.n_streets:,} streets, {graph.length_km:.1f} km, for 
            f"(points within {travel.max_snap_m:g} m of a street get street-network times).")
 
 try:
-    schools = household(case).schools
+    schools = household(view.analysis_case()).schools
 except GeoError:
     schools = case["addresses"].iloc[:0]
 minutes = st.multiselect("Reachable from school within (minutes)", [5, 10, 15, 20, 30, 45],

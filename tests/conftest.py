@@ -84,6 +84,21 @@ def isolated_settings(tmp_path_factory, monkeypatch):
     return data
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(request, monkeypatch):
+    """argon2 at its real cost takes 0.4 s a hash here: tests use a cheap one, except those
+    marked ``real_argon2`` (which check the real parameters)."""
+    if request.node.get_closest_marker("real_argon2"):
+        return
+    from argon2 import PasswordHasher
+
+    from geo import auth
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(auth, "_hasher", lambda: cheap)
+    monkeypatch.setattr(auth, "_dummy_hash", lambda: cheap.hash("dummy"))
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """``../shared/data``, or a skip with the reason when it is not beside the checkout."""

@@ -7,13 +7,14 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo.access import CaseView
 from geo.crs import BNG, WGS84
 from geo.errors import InputError, ValidationError
 from geo.io import import_file
 from geo.model import LAYERS, check_layer, validate_case
 from geo.settings import Policy
-from geo.store import Changes, LoadedCase
-from ui import data
+from geo.store import Changes
+from ui import data, session
 from ui.uploads import saved_upload
 
 
@@ -33,7 +34,7 @@ def editable(frame: pd.DataFrame, layer: str) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def _with_geometry(loaded: LoadedCase, layer: str, table: pd.DataFrame) -> pd.DataFrame:
+def _with_geometry(view: CaseView, layer: str, table: pd.DataFrame) -> pd.DataFrame:
     """The edited table back as a layer: geometry from lat/lon, or the stored polygon."""
     spec = LAYERS[layer]
     table = table.copy()
@@ -45,7 +46,7 @@ def _with_geometry(loaded: LoadedCase, layer: str, table: pd.DataFrame) -> pd.Da
         return gpd.GeoDataFrame(table, geometry=list(geoms), crs=WGS84)
     if spec.geometry == "Polygon":
         table = table.drop(columns="area_km2", errors="ignore")
-        old = loaded.case[layer]
+        old = view.case[layer]
         if spec.id_column:
             shapes = dict(zip(old[spec.id_column].astype(str), old.geometry, strict=True))
             geoms = [shapes.get(str(k)) for k in table[spec.id_column]]
@@ -55,55 +56,53 @@ def _with_geometry(loaded: LoadedCase, layer: str, table: pd.DataFrame) -> pd.Da
     return table
 
 
-def check_edits(loaded: LoadedCase, layer: str, table: pd.DataFrame):
+def check_edits(view: CaseView, layer: str, table: pd.DataFrame):
     """Problems the edited table would cause, in words (layer checks and references)."""
-    frame = _with_geometry(loaded, layer, table)
+    frame = _with_geometry(view, layer, table)
     _, problems = check_layer(layer, frame)
-    report = validate_case(loaded.case.replace(**{layer: frame}))
+    report = validate_case(view.case.replace(**{layer: frame}))
     seen = {str(p) for p in problems}
     return problems + [p for p in report.errors if p.layer != layer and str(p) not in seen]
 
 
-def save_edits(loaded: LoadedCase, layer: str, table: pd.DataFrame, *, actor: str) -> int:
+def save_edits(view: CaseView, layer: str, table: pd.DataFrame) -> int:
     """Save the edited table as row changes, all or nothing; return the new version."""
-    frame = _with_geometry(loaded, layer, table)
-    return data.store().replace_layer(loaded.ref, layer, frame, base_version=loaded.version,
-                                      actor=actor, reason=f"edited {layer} in the app")
+    frame = _with_geometry(view, layer, table)
+    return session.secure().replace_layer(view.ref, layer, frame, base_version=view.version,
+                                          reason=f"edited {layer} in the app")
 
 
-def preview_import(loaded: LoadedCase, layer: str, upload):
+def preview_import(view: CaseView, layer: str, upload):
     """The rows a file would add to a layer (checked with the case), nothing saved yet.
 
     Returns the new rows. Raises :class:`ValidationError` listing every bad row.
     """
     with saved_upload(upload, data.settings()) as path:
-        merged, summary = import_file(loaded.case, layer, path, settings=data.settings(),
+        merged, summary = import_file(view.case, layer, path, settings=data.settings(),
                                       display_name=upload.name)
-    added = merged[layer].iloc[len(loaded.case[layer]):]
+    added = merged[layer].iloc[len(view.case[layer]):]
     return added, summary
 
 
-def save_import(loaded: LoadedCase, layer: str, rows: pd.DataFrame, *, name: str,
-                actor: str) -> int:
-    return data.store().save_changes(loaded.ref, Changes().add(layer, rows),
-                                     base_version=loaded.version, actor=actor,
-                                     reason=f"imported {name}")
+def save_import(view: CaseView, layer: str, rows: pd.DataFrame, *, name: str) -> int:
+    return session.secure().save_changes(view.ref, Changes().add(layer, rows),
+                                         base_version=view.version, reason=f"imported {name}")
 
 
-def policy_text(loaded: LoadedCase) -> str:
-    layer = loaded.case["policy"]
+def policy_text(view: CaseView) -> str:
+    layer = view.case["policy"]
     if len(layer) and isinstance(layer["toml"].iloc[0], str):
         return layer["toml"].iloc[0]
     return ""
 
 
-def save_policy(loaded: LoadedCase, text: str, *, actor: str) -> int:
+def save_policy(view: CaseView, text: str) -> int:
     """Check a case policy (TOML overrides) and store it; an error names the key."""
     Policy.default().with_overrides(text, origin="the case's policy")
     frame = pd.DataFrame({"toml": [text]}) if text.strip() else pd.DataFrame({"toml": []})
-    return data.store().replace_layer(loaded.ref, "policy", frame,
-                                      base_version=loaded.version, actor=actor,
-                                      reason="changed the case's risk policy")
+    return session.secure().replace_layer(view.ref, "policy", frame,
+                                          base_version=view.version,
+                                          reason="changed the case's risk policy")
 
 
 def problems_table(problems) -> pd.DataFrame:

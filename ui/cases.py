@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 
+from geo.access import PERMISSIONS
 from geo.demo import build_demo_case
 from geo.errors import GeoError, ValidationError
 from geo.io import read_case
 from geo.model import validate_case
 from geo.store import CaseInfo, uk_time
-from ui import data
+from ui import data, session
 from ui.uploads import saved_upload
 
 
@@ -24,26 +25,29 @@ def table(cases: list[CaseInfo]) -> pd.DataFrame:
     })
 
 
-def create_from_upload(upload, *, actor: str) -> str:
+def may(permission: str) -> bool:
+    """Whether the signed-in user's role may do this (the engine checks again)."""
+    user = session.user()
+    return user is not None and user.role in PERMISSIONS[permission]
+
+
+def create_from_upload(upload) -> str:
     """Check an uploaded case GeoPackage and store it; return its reference."""
     with saved_upload(upload, data.settings()) as path:
-        case = read_case(path)
-    report = validate_case(case)
-    cleaned = report.raise_if_fatal(source=upload.name)
-    return data.store().create_case(cleaned, actor=actor,
-                                    reason=f"created from {path.name}")
+        case = read_case(path, settings=data.settings())
+    cleaned = validate_case(case).raise_if_fatal(source=upload.name)
+    return session.secure().create_case(cleaned, reason=f"created from {path.name}")
 
 
-def create_demo(*, actor: str) -> str:
-    return data.store().create_case(build_demo_case(), actor=actor,
-                                    reason="fictional demo case")
+def create_demo() -> str:
+    return session.secure().create_case(build_demo_case(), reason="fictional demo case")
 
 
-def set_archived(ref: str, archived: bool, *, actor: str, reason: str) -> int:
-    s = data.store()
+def set_archived(ref: str, archived: bool, *, reason: str) -> int:
+    secure = session.secure()
     if archived:
-        return s.archive_case(ref, actor=actor, reason=reason)
-    return s.restore_case(ref, actor=actor, reason=reason)
+        return secure.archive_case(ref, reason=reason)
+    return secure.restore_case(ref, reason=reason)
 
 
 def problem_lines(exc: GeoError) -> list[str]:

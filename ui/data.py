@@ -1,18 +1,23 @@
 """Cached access to the store and to what is derived from a case.
 
-Shared, read-only things are cached per server process (``st.cache_resource``): the store,
-and each case as loaded at a given version. Everything derived from a case (zones, hot spots,
-the ranking assessment, sector outlines) is keyed by the case reference *and version*, so an
-edit by anyone invalidates it. Per-user state lives in ``st.session_state`` (:mod:`ui.state`).
+Shared, read-only things are cached per server process (``st.cache_resource``): the store and
+everything derived from a case (zones, hot spots, the ranking assessment, safe-area grids,
+sector outlines). Derived results are keyed by the case reference, its *version* and the
+*kind of view* (full, housing, social worker, meeting), and are computed from the view's own
+analysis case (:meth:`geo.access.CaseView.analysis_case`), so no role's results carry text
+it may not read, and an edit by anyone makes the next look-up compute afresh. What a user may
+see comes only through :mod:`ui.session` (per browser session).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import geopandas as gpd
 import streamlit as st
 
+from geo.access import CaseView
 from geo.demo import build_demo_case
 from geo.geocode import sector_outlines
 from geo.hotspots import find_hotspots
@@ -21,7 +26,7 @@ from geo.model import Case
 from geo.rank import Assessment, assess_case
 from geo.settings import Policy, Settings
 from geo.sources import policy_for_case
-from geo.store import CaseInfo, LoadedCase, Store
+from geo.store import Store
 from geo.zones import exclusion_zones
 
 
@@ -38,49 +43,52 @@ def store() -> Store:
 
 
 @st.cache_resource(show_spinner="Setting up the fictional demo case...")
-def ensure_demo_case() -> str | None:
-    """On a brand-new store, add the fictional demo case so the app opens on it."""
+def first_start() -> str | None:
+    """On a brand-new store: add the fictional demo case and a ``demo`` user whose one-time
+    password is printed on the console (once). Returns that password, or None."""
+    from geo import auth
+
     s = store()
-    if s.list_cases(include_archived=True):
-        return None
-    return s.create_case(build_demo_case(), actor="safeplan (demo set-up)",
-                         reason="fictional demo case for a first start")
+    if not s.list_cases(include_archived=True):
+        s.create_case(build_demo_case(), actor="safeplan (first start)",
+                      reason="fictional demo case for a first start")
+    password = auth.ensure_demo_user(s)
+    if password:
+        print(
+            "\nSafe Location Planner, first start: sign in as user 'demo' with the one-time "
+            f"password  {password}  (you will choose your own). It is not shown again; an "
+            "administrator can reset it with `safeplan users reset demo`.\n", flush=True)
+    return password
 
 
-def list_cases(*, include_archived: bool = False) -> list[CaseInfo]:
-    return store().list_cases(include_archived=include_archived)
+def policy(view: CaseView) -> Policy:
+    return policy_for_case(view.analysis_case())
 
 
-def case_version(ref: str) -> int:
-    """The stored version of a case now (a cheap query: keys the caches below)."""
-    return store().case_info(ref).version
+def _moment(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(23, 59))
 
 
-@st.cache_resource(max_entries=16, show_spinner="Opening the case...")
-def _load(ref: str, version: int) -> LoadedCase:
-    # keyed by version: a save by anyone makes the next look-up load afresh
-    return store().load_case(ref)
+@st.cache_resource(max_entries=32, show_spinner="Drawing exclusion zones...")
+def _zones(ref: str, version: int, kind: str, as_of: dt.date, _case: Case) -> gpd.GeoDataFrame:
+    return exclusion_zones(_case, policy_for_case(_case), as_of=_moment(as_of))
 
 
-def load(ref: str) -> LoadedCase:
-    """The case as stored now (cached per version; treat it as read-only)."""
-    return _load(ref, case_version(ref))
+def zones(view: CaseView, as_of: dt.date) -> gpd.GeoDataFrame:
+    """Exclusion zones (derived and the case's own), as this view may show them."""
+    return view.screen(_zones(view.ref, view.version, view.view, as_of,
+                              view.analysis_case()))
 
 
-def policy(loaded: LoadedCase) -> Policy:
-    return policy_for_case(loaded.case)
+@st.cache_resource(max_entries=32, show_spinner="Finding hot spots...")
+def _hotspots(ref: str, version: int, kind: str, as_of: dt.date, _case: Case
+              ) -> gpd.GeoDataFrame:
+    return find_hotspots(_case["incidents"], policy_for_case(_case), as_of=_moment(as_of))
 
 
-@st.cache_resource(max_entries=16, show_spinner="Drawing exclusion zones...")
-def zones(ref: str, version: int, as_of: dt.date) -> gpd.GeoDataFrame:
-    loaded = _load(ref, version)
-    return exclusion_zones(loaded.case, policy(loaded), as_of=_moment(as_of))
-
-
-@st.cache_resource(max_entries=16, show_spinner="Finding hot spots...")
-def hotspots(ref: str, version: int, as_of: dt.date) -> gpd.GeoDataFrame:
-    loaded = _load(ref, version)
-    return find_hotspots(loaded.case["incidents"], policy(loaded), as_of=_moment(as_of))
+def hotspots(view: CaseView, as_of: dt.date) -> gpd.GeoDataFrame:
+    return view.screen(_hotspots(view.ref, view.version, view.view, as_of,
+                                 view.analysis_case()))
 
 
 @st.cache_resource(max_entries=8, show_spinner="Drawing postcode sectors (offline)...")
@@ -91,8 +99,6 @@ def sectors(bounds: tuple[float, float, float, float]) -> SectorLayer:
 
 def study_bounds(case: Case) -> tuple[float, float, float, float]:
     """The extent of the case's features, rounded out to whole kilometres (cache-friendly)."""
-    import math
-
     frames = [case[n] for n in ("activity_areas", "incidents", "addresses", "candidates")
               if len(case[n])]
     if not frames:
@@ -103,49 +109,75 @@ def study_bounds(case: Case) -> tuple[float, float, float, float]:
 
 
 @st.cache_resource(max_entries=16, show_spinner="Measuring every candidate...")
-def assessment(ref: str, version: int, person_ids: tuple[str, ...], as_of: dt.date,
-               candidates_key: str = "", _candidates: gpd.GeoDataFrame | None = None,
-               graph_key: str = "", _travel=None) -> Assessment:
-    """The expensive, weight-independent part of ranking, cached: sliders only re-rank.
-    ``candidates_key`` and ``graph_key`` name the uploaded vacancy list and street graph."""
-    loaded = _load(ref, version)
-    return assess_case(loaded.case, policy(loaded), person_ids=list(person_ids) or None,
+def _assessment(ref: str, version: int, kind: str, person_ids: tuple[str, ...],
+                as_of: dt.date, candidates_key: str, graph_key: str, _case: Case,
+                _candidates: gpd.GeoDataFrame | None, _travel) -> Assessment:
+    return assess_case(_case, policy_for_case(_case), person_ids=list(person_ids) or None,
                        candidates=_candidates, as_of=_moment(as_of), travel=_travel)
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
-def route_zones(ref: str, version: int, person_ids: tuple[str, ...], as_of: dt.date):
-    """The zones a school route should avoid, for the household."""
-    from geo.sources import household
-    from geo.zones import route_zones as zones_for_routes
-
-    loaded = _load(ref, version)
-    members = household(loaded.case, list(person_ids) or None)
-    return zones_for_routes(loaded.case, policy(loaded), members.zones, as_of=_moment(as_of))
+def assessment(view: CaseView, person_ids: tuple[str, ...], as_of: dt.date, *,
+               candidates_key: str = "", candidates: gpd.GeoDataFrame | None = None,
+               graph_key: str = "", travel=None) -> Assessment:
+    """The expensive, weight-independent part of ranking, cached: sliders only re-rank.
+    ``candidates_key`` and ``graph_key`` name an uploaded vacancy list and a street graph."""
+    return _assessment(view.ref, view.version, view.view, person_ids, as_of, candidates_key,
+                       graph_key, view.analysis_case(), candidates, travel)
 
 
 @st.cache_resource(max_entries=16, show_spinner="Ranking the candidates...")
-def default_ranking(ref: str, version: int, as_of: dt.date) -> gpd.GeoDataFrame | None:
-    """The ranking with the policy's own weights for the default household (for the map);
-    None when the case cannot be ranked yet (no subject, no candidates)."""
+def _default_ranking(ref: str, version: int, kind: str, as_of: dt.date, _view: CaseView
+                     ) -> gpd.GeoDataFrame | None:
     from geo.errors import GeoError
     from geo.rank import rank
 
     try:
-        return rank(assessment(ref, version, (), as_of))
+        return rank(assessment(_view, (), as_of))
     except GeoError:
         return None
 
 
-def _moment(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(23, 59))
+def default_ranking(view: CaseView, as_of: dt.date) -> gpd.GeoDataFrame | None:
+    """The ranking with the policy's own weights for the default household (for the map);
+    None when the case cannot be ranked yet (no subject, no candidates) or the view shows no
+    candidates."""
+    if not len(view.case["candidates"]):
+        return None
+    return _default_ranking(view.ref, view.version, view.view, as_of, view)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _route_zones(ref: str, version: int, kind: str, person_ids: tuple[str, ...],
+                 as_of: dt.date, _case: Case) -> gpd.GeoDataFrame:
+    from geo.sources import household
+    from geo.zones import route_zones as zones_for_routes
+
+    members = household(_case, list(person_ids) or None)
+    return zones_for_routes(_case, policy_for_case(_case), members.zones, as_of=_moment(as_of))
+
+
+def route_zones(view: CaseView, person_ids: tuple[str, ...], as_of: dt.date
+                ) -> gpd.GeoDataFrame:
+    """The zones a school route should avoid, for the household."""
+    return _route_zones(view.ref, view.version, view.view, person_ids, as_of,
+                        view.analysis_case())
 
 
 @st.cache_resource(max_entries=8, show_spinner="Evaluating the grid of the study area...")
-def surface(ref: str, version: int, person_ids: tuple[str, ...], as_of: dt.date):
-    """The safe-area surface (every 250 m cell judged like a candidate), cached."""
+def _surface(ref: str, version: int, kind: str, person_ids: tuple[str, ...],
+             as_of: dt.date, _case: Case):
     from geo.areas import grid_surface
 
-    loaded = _load(ref, version)
-    return grid_surface(loaded.case, policy(loaded), person_ids=list(person_ids) or None,
+    return grid_surface(_case, policy_for_case(_case), person_ids=list(person_ids) or None,
                         as_of=_moment(as_of))
+
+
+def surface(view: CaseView, person_ids: tuple[str, ...], as_of: dt.date):
+    """The safe-area surface (every 250 m cell judged like a candidate), cached."""
+    return _surface(view.ref, view.version, view.view, person_ids, as_of,
+                    view.analysis_case())
+
+
+def moment(day: dt.date) -> dt.datetime:
+    """The end of a day, the moment incidents fade to."""
+    return _moment(day)

@@ -1,13 +1,24 @@
-"""Downloads of layers for police systems and QGIS: GeoJSON, GeoPackage, KML, CSV."""
+"""Everything that leaves the app: asked for a purpose first, recorded, then handed over.
+
+A download is prepared in two steps: the user says why (the purpose is required), the
+engine records the export or print in the audit trail (:meth:`geo.access.SecureStore.export`
+and ``print_``, which refuse roles that may not), and only then is the file offered.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import geopandas as gpd
+import streamlit as st
 
+from geo.errors import GeoError
 from geo.io import write_table
+from ui import session
 
 FORMATS = {
     "GeoJSON": (".geojson", "application/geo+json"),
@@ -25,11 +36,45 @@ def layer_bytes(frame: gpd.GeoDataFrame, name: str, fmt: str) -> tuple[bytes, st
         return path.read_bytes(), path.name, mime
 
 
-def download_layer(frame: gpd.GeoDataFrame, name: str, what: str, *, key: str) -> None:
-    """Format choice and download button for a layer (GeoJSON, GeoPackage, KML or CSV)."""
-    import streamlit as st
+def guarded_download(
+    label: str,
+    make: Callable[[], tuple[bytes, str, str]],
+    *,
+    ref: str,
+    key: str,
+    kind: Literal["export", "print"] = "export",
+    what: dict | None = None,
+) -> None:
+    """A purpose box, a button that records the export (or print), then the download.
 
+    ``make`` builds ``(bytes, file name, MIME type)`` only once the export is recorded.
+    """
+    purpose = st.text_input(f"Purpose of this {kind} (required, recorded with your name)",
+                            key=f"{key}_purpose",
+                            placeholder="for example: strategy meeting 27 Nov, housing panel")
+    ready = f"{key}_ready"
+    token = hashlib.sha256(f"{purpose}|{what}".encode()).hexdigest()
+    if st.session_state.get(ready) != token:
+        if st.button(f"Prepare: {label}", key=f"{key}_prepare", disabled=not purpose.strip()):
+            try:
+                secure = session.secure()
+                record = secure.print_ if kind == "print" else secure.export
+                record(ref, purpose=purpose, what=what or {})
+            except GeoError as exc:
+                st.error(str(exc))
+                return
+            st.session_state[ready] = token
+            st.rerun()
+        return
+    payload, file_name, mime = make()
+    st.download_button(label, payload, file_name=file_name, mime=mime,
+                       key=f"{key}_download", type="primary")
+
+
+def download_layer(frame: gpd.GeoDataFrame, name: str, what: str, *, ref: str,
+                   key: str) -> None:
+    """Format choice and a guarded download of a layer (GeoJSON, GeoPackage, KML or CSV)."""
     fmt = st.radio("Export format", list(FORMATS), horizontal=True, key=f"{key}_fmt")
-    payload, file_name, mime = layer_bytes(frame, name, fmt)
-    st.download_button(f"Download {what} ({fmt})", payload, file_name=file_name, mime=mime,
-                       key=f"{key}_download")
+    guarded_download(f"Download {what} ({fmt})", lambda: layer_bytes(frame, name, fmt),
+                     ref=ref, key=key, what={"layer": name, "format": fmt,
+                                             "rows": len(frame)})

@@ -1,20 +1,39 @@
-"""What every page shares: page set-up, who is signed in, the open case and its banner."""
+"""What every page shares: page set-up, sign-in, the screens a role may use, the open case
+and its classification banner."""
 
 from __future__ import annotations
 
-import getpass
 import html
 
 import streamlit as st
 
-from geo.errors import GeoError, NotFound
+from geo.access import CaseView
+from geo.errors import AccessDenied, GeoError, NotFound
 from geo.store import CaseInfo
-from ui import data
+from ui import data, session
 from ui.assets import prepare_map_assets
 
 CASE_KEY = "case_ref"
 READY_KEY = "_shell_ready"
 FLASH_KEY = "_shell_flash"
+
+_STAFF = ("admin", "analyst", "housing", "social_worker")
+#: Screen -> (file, title, icon, roles that may use it). The order is the menu's.
+SCREENS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "cases": ("pages/cases.py", "Cases", ":material/folder_open:", _STAFF),
+    "map": ("pages/map.py", "Map", ":material/map:", _STAFF),
+    "candidates": ("pages/candidates.py", "Candidates", ":material/home_work:", _STAFF),
+    "areas": ("pages/areas.py", "Safe areas", ":material/shield:", _STAFF),
+    "network": ("pages/network.py", "Street network", ":material/route:",
+                ("admin", "analyst", "housing")),
+    "agreements": ("pages/agreements.py", "Agreements", ":material/description:",
+                   ("admin", "analyst", "social_worker")),
+    "meeting": ("pages/meeting.py", "Meeting view", ":material/co_present:",
+                (*_STAFF, "viewer")),
+    "case_data": ("pages/case_data.py", "Case data", ":material/table:", _STAFF),
+    "audit": ("pages/audit.py", "Audit trail", ":material/policy:", ("admin",)),
+    "password": ("pages/password.py", "Password", ":material/key:", (*_STAFF, "viewer")),
+}
 
 
 def flash(message: str) -> None:
@@ -32,43 +51,65 @@ def setup() -> None:
     """Page config and map assets; call first in ``app.py``."""
     st.set_page_config(page_title="Safe Location Planner", page_icon="🛡️", layout="wide")
     prepare_map_assets()
+    data.first_start()
+
+
+def navigation():
+    """The screens the signed-in user may use (only sign-in when nobody is)."""
+    user = session.user()
+    if user is None:
+        return st.navigation([st.Page("pages/sign_in.py", title="Sign in",
+                                      icon=":material/login:", default=True)],
+                             position="hidden")
+    if user.must_change_password:
+        return st.navigation([st.Page("pages/password.py", title="Choose your password",
+                                      icon=":material/key:", default=True)],
+                             position="hidden")
+    names = [n for n, s in SCREENS.items() if user.role in s[3]]
+    pages = [st.Page(SCREENS[n][0], title=SCREENS[n][1], icon=SCREENS[n][2],
+                     default=i == 0) for i, n in enumerate(names)]
+    return st.navigation(pages, position="top")
 
 
 def start() -> CaseInfo | None:
-    """After navigation is declared: open a case, draw the sidebar; returns the open case."""
+    """After navigation: open a case, draw the sidebar; returns the open case's info."""
     st.session_state[READY_KEY] = True
+    if session.user() is None or session.user().must_change_password:
+        return None
     choose_default_case()
-    return sidebar_case_picker()
+    return sidebar()
 
 
-def page() -> None:
-    """First call of every page: make sure the page has what ``app.py`` gives it.
+def page(screen: str) -> None:
+    """First call of every page: make sure it is allowed and has what ``app.py`` gives it.
 
     Streamlit runs the very first session of a server process (and every AppTest run) in its
     old multipage mode when a ``pages/`` folder exists: a page file runs on its own, without
-    ``app.py``. Then the page sets itself up (config, sidebar, banner) and switches that mode
-    off for the runs that follow, as ``st.navigation`` itself does once it has run.
+    ``app.py``. Then the page sets itself up (config, sign-in, sidebar, banner) and switches
+    that mode off for the runs that follow, as ``st.navigation`` itself does once it has run.
+    The role check here is a second line: the engine (:mod:`geo.access`) decides what any
+    role sees and may do.
     """
     if not st.session_state.pop(READY_KEY, False):
         from streamlit.runtime.pages_manager import PagesManager
 
         PagesManager.uses_pages_directory = False
         setup()
+        if screen != "sign_in" and session.user() is None:
+            from ui import signin
+
+            signin.render()
+            st.stop()
         info = start()
         st.session_state.pop(READY_KEY, None)
-        banner(info)
+        if screen not in ("sign_in", "password"):
+            banner(info)
+    user = session.user()
+    if screen not in ("sign_in", "password") and (
+            user is None or user.role not in SCREENS[screen][3]):
+        st.error("Your role does not give you this screen.")
+        st.stop()
     show_flash()
-
-
-def user_name() -> str:
-    """Who is using the app (the signed-in user; until sign-in exists, the OS account)."""
-    name = st.session_state.get("user_name")
-    if name:
-        return str(name)
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "local user"
 
 
 def current_ref() -> str | None:
@@ -78,24 +119,25 @@ def current_ref() -> str | None:
 
 def open_case(ref: str) -> None:
     st.session_state[CASE_KEY] = ref
+    session.forget_view()
 
 
 def choose_default_case() -> None:
-    """Open the demo case (or the first case) when nothing is open yet."""
+    """Open the first case the user may see when nothing is open yet."""
     if current_ref():
         return
-    created = data.ensure_demo_case()
-    cases = data.list_cases()
-    if created:
-        open_case(created)
-    elif cases:
-        open_case(cases[0].ref)
+    cases = session.secure().list_cases()
+    demo = [c.ref for c in cases if c.ref.startswith("DEMO-")]
+    if cases:
+        open_case(demo[0] if demo else cases[0].ref)
 
 
 def banner(info: CaseInfo | None) -> None:
     """The case's classification, on every screen."""
     if info is None:
-        st.info("No case is open. Open or create one on the **Cases** screen.")
+        user = session.user()
+        if user is not None and not user.must_change_password and user.role != "viewer":
+            st.info("No case is open. Choose one on the **Cases** screen.")
         return
     colour = {"OFFICIAL": "#1f4e79", "SECRET": "#8b0000"}.get(info.classification, "#b35900")
     st.markdown(
@@ -107,15 +149,20 @@ def banner(info: CaseInfo | None) -> None:
     )
 
 
-def sidebar_case_picker() -> CaseInfo | None:
-    """The case selector in the sidebar; returns the open case's info."""
-    cases = data.list_cases()
+def sidebar() -> CaseInfo | None:
+    """Who is signed in, sign-out, and the case selector; returns the open case's info."""
+    user = session.user()
+    cases = session.secure().list_cases()
     ref = current_ref()
     refs = [c.ref for c in cases]
     with st.sidebar:
-        st.caption(f"Signed in as **{user_name()}**")
+        st.caption(f"Signed in as **{user.display_name or user.username}** "
+                   f"({user.role.replace('_', ' ')})")
+        if st.button("Sign out", key="sidebar_sign_out", icon=":material/logout:"):
+            session.sign_out()
+            st.rerun()
         if not cases:
-            st.caption("No cases yet.")
+            st.caption("No case is shared with you yet: ask an administrator.")
             return None
         index = refs.index(ref) if ref in refs else 0
         chosen = st.selectbox("Open case", refs, index=index,
@@ -125,19 +172,28 @@ def sidebar_case_picker() -> CaseInfo | None:
             open_case(chosen)
         st.caption("Nothing is sent off this machine. All demo people are fictional.")
     try:
-        return data.store().case_info(chosen)
-    except NotFound:
+        return session.secure().case_info(chosen)
+    except (NotFound, AccessDenied):
         return None
 
 
-def need_case():
-    """The open case, loaded; stops the page with what to do next if there is none."""
+def need_case() -> CaseView:
+    """The open case as this user may see it; stops the page with what to do next if there
+    is none."""
     ref = current_ref()
     if not ref:
         st.info("Open a case first: choose one in the sidebar or on the **Cases** screen.")
         st.stop()
     try:
-        return data.load(ref)
+        view = session.view(ref)
     except GeoError as exc:
         st.error(str(exc))
         st.stop()
+    if view.note:
+        st.caption(view.note)
+    return view
+
+
+def user_name() -> str:
+    user = session.user()
+    return user.username if user else ""

@@ -6,10 +6,11 @@ import geopandas as gpd
 import shapely
 import streamlit as st
 
+from geo.access import CaseView
 from geo.crs import BNG
 from geo.errors import InputError
-from geo.store import Changes, LoadedCase
-from ui import data
+from geo.store import Changes
+from ui import session
 
 SAVED_KEY = "map_saved_drawings"
 
@@ -28,8 +29,8 @@ def next_zone_id(existing) -> str:
     return f"Z-{n:03d}"
 
 
-def save_drawn(loaded: LoadedCase, polygon: shapely.Geometry, *, kind: str, reason: str,
-               applies_to: list[str], actor: str) -> str:
+def save_drawn(view: CaseView, polygon: shapely.Geometry, *, kind: str, reason: str,
+               applies_to: list[str]) -> str:
     """Store a drawn polygon as a zone (one transaction, checked against the version the
     user was looking at); return its id."""
     if not reason or not reason.strip():
@@ -38,14 +39,13 @@ def save_drawn(loaded: LoadedCase, polygon: shapely.Geometry, *, kind: str, reas
     if polygon.area < 100:
         msg = "the drawn area is too small to be a zone (under 100 m²)"
         raise InputError(msg)
-    zone_id = next_zone_id(loaded.case["zones"]["zone_id"])
+    zone_id = next_zone_id(view.case["zones"]["zone_id"])
     row = gpd.GeoDataFrame(
         {"zone_id": [zone_id], "kind": [kind], "reason": [reason.strip()],
          "applies_to": [",".join(applies_to) or None], "source": ["drawn"],
-         "drawn_by": [actor]},
+         "drawn_by": [session.user().username]},
         geometry=[shapely.make_valid(polygon)], crs=BNG)
-    data.store().save_changes(loaded.ref, Changes().add("zones", row),
-                              base_version=loaded.version, actor=actor,
-                              reason=f"drew zone {zone_id}")
+    session.secure().save_changes(view.ref, Changes().add("zones", row),
+                                  base_version=view.version, reason=f"drew zone {zone_id}")
     st.session_state.setdefault(SAVED_KEY, set()).add(polygon.wkb_hex)
     return zone_id

@@ -7,11 +7,9 @@ import json
 import re
 
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from geo.store import Store
-from tests.app.conftest import APP, page
+from tests.app.conftest import ensure_user, fresh_app, page, sign_in
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +55,8 @@ def stretford_store(app_data):
 
 @pytest.fixture
 def net_app(stretford_store, isolated_settings):
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(APP), default_timeout=180)
-    at.run()
-    assert not at.exception
+    at = fresh_app()
+    sign_in(at, ensure_user(isolated_settings, "analyst", cases=("NET-1",)))
     return at, stretford_store
 
 

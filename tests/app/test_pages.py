@@ -16,7 +16,7 @@ def banner(at) -> str:
     return " ".join(m.value for m in at.markdown)
 
 
-def test_the_app_opens_on_the_demo_case(app):
+def test_after_sign_in_the_app_opens_on_the_demo_case(app):
     assert "OFFICIAL-SENSITIVE" in banner(app)
     assert "DEMO-2026-0147" in banner(app)
     cases = app.dataframe[0].value
@@ -98,10 +98,23 @@ def test_a_hard_limit_refuses_candidates(app):
     assert refused["Reasons"].str.contains("exceeds the 10 min limit").any()
 
 
-def test_the_ranking_downloads_safely(app):
+def test_the_ranking_leaves_only_with_a_purpose_and_is_recorded(app, isolated_settings):
+    from geo import audit
+    from tests.app.conftest import store_of
+
     page(app, "pages/candidates.py")
+    assert not app.get("download_button")  # nothing to download before a purpose is given
+    prepare = app.button(key="cand_export_prepare")
+    assert prepare.disabled
+    app.text_input(key="cand_export_purpose").set_value("housing panel 27 November").run()
+    app.button(key="cand_export_prepare").click().run()
     [button] = app.get("download_button")
-    assert "Download the ranking" in button.proto.label
+    assert button.proto.label == "Download the ranking (CSV)"
+    store = store_of(isolated_settings)
+    [last] = audit.search(store, action="export", limit=1)
+    store.close()
+    assert (last.username, last.case_ref, last.why) == ("analyst-user", "DEMO-2026-0147",
+                                                         "housing panel 27 November")
 
 
 def test_a_vacancy_list_with_bad_rows_is_refused_row_by_row(app):
@@ -190,8 +203,8 @@ def test_safe_areas_are_named_and_exportable(app):
     assert table["reasons"].str.len().min() > 20
     first_map = json.loads(app.get("component_instance")[0].proto.json_args)["script"]
     assert "Suggested safe areas" in overlays(first_map)
-    [button, *_] = app.get("download_button")
-    assert "Download the safe areas" in button.proto.label
+    assert app.button(key="areas_prepare").proto.label.startswith(
+        "Prepare: Download the safe areas")
 
 
 def test_no_go_areas_for_a_person(app):
@@ -206,8 +219,7 @@ def test_the_agreement_previews_and_prints(app):
     page(app, "pages/agreements.py")
     assert app.success[0].value.startswith("Leanne Ashdown: ")
     assert "no-go area" in app.success[0].value
-    labels = [b.proto.label for b in app.get("download_button")]
-    assert "Download the annex (PDF)" in labels
+    assert app.button(key="agr_pdf_prepare").proto.label == "Prepare: Download the annex (PDF)"
     app.selectbox(key="agr_person").set_value("P05").run()
     assert app.success[0].value.startswith("Kayla Dorrit: ")
 

@@ -8,12 +8,14 @@ to look at.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -55,6 +57,7 @@ def app_server(tmp_path_factory):
          "--server.address", "127.0.0.1"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+    app_log = data / "streamlit.log"
     deadline = time.monotonic() + 90
     while True:
         try:
@@ -68,7 +71,7 @@ def app_server(tmp_path_factory):
                 pytest.fail("the app did not start: "
                             + (data / "streamlit.log").read_text()[-2000:])
             time.sleep(0.25)
-    yield url
+    yield Server(url, data, app_log)
     attempts = guard_log.read_text().split()
     proc.terminate()
     try:
@@ -77,6 +80,53 @@ def app_server(tmp_path_factory):
         proc.kill()
     log.close()
     assert attempts == [], f"the app server tried to reach other hosts: {attempts}"
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    data: Path
+    log: Path
+
+    def store(self):
+        from geo.store import Store
+
+        return Store(f"sqlite:///{self.data / 'safeplan.db'}")
+
+
+PASSWORD = "a long test pass phrase"
+
+
+@pytest.fixture(scope="session")
+def accounts(app_server, browser):
+    """The app's first start (the demo case, and the demo user's one-time password printed
+    on its console), then a user per role for the tests, made as an administrator would."""
+    from geo import auth
+
+    first = browser.new_context()
+    pg = first.new_page()
+    pg.goto(app_server.url)
+    pg.get_by_role("button", name="Sign in").wait_for(timeout=120_000)
+    first.close()
+    found = re.search(r"one-time password\s+(\S+)", app_server.log.read_text())
+    assert found, "the first start did not print the demo user's one-time password"
+    store = app_server.store()
+    names = {}
+    for role in ("analyst", "housing", "viewer", "admin"):
+        name = f"e2e-{role}"
+        otp = auth.add_user(store, name, role, actor="e2e set-up", cases=("DEMO-2026-0147",))
+        auth.change_password(store, name, otp, PASSWORD)
+        names[role] = name
+    store.close()
+    return {"demo_otp": found.group(1), **names}
+
+
+def sign_in(pg, name: str, password: str = PASSWORD) -> None:
+    pg.goto(pg.app_url)
+    pg.get_by_label("User name").fill(name)
+    pg.get_by_label("Password", exact=True).fill(password)
+    pg.get_by_role("button", name="Sign in").click()
+    settle(pg)
 
 
 @pytest.fixture(scope="session")
@@ -94,15 +144,15 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, app_server, block_network):
-    """A fresh browser page on the app; requests to any other host are aborted and fail
-    the test."""
+def page(browser, app_server, accounts, block_network):
+    """A fresh browser page on the app, not signed in; requests to any other host are
+    aborted and fail the test."""
     context = browser.new_context(viewport={"width": 1500, "height": 1000})
     outside: list[str] = []
 
     def route(r):
         url = r.request.url
-        if url.startswith(app_server) or url.startswith(("data:", "blob:", "about:")):
+        if url.startswith(app_server.url) or url.startswith(("data:", "blob:", "about:")):
             r.continue_()
         else:
             outside.append(url)
@@ -113,7 +163,7 @@ def page(browser, app_server, block_network):
     pg.set_default_timeout(90_000)
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.app_url = app_server
+    pg.app_url = app_server.url
     yield pg
     context.close()
     assert outside == [], f"the app tried to reach other hosts: {outside}"
@@ -143,4 +193,4 @@ def shot(pg, name: str) -> Path:
     return path
 
 
-__all__ = ["settle", "shot", "shutil"]
+__all__ = ["PASSWORD", "settle", "shot", "shutil", "sign_in"]

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import settle, shot
+from tests.e2e.conftest import settle, shot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -27,8 +27,44 @@ def map_frame(pg, index: int = 0):
     return frame
 
 
+def test_nobody_reaches_a_case_without_signing_in(page):
+    for path in ("", "map", "candidates", "meeting"):
+        page.goto(f"{page.app_url}/{path}")
+        settle(page, "Sign in")
+        page.get_by_label("User name").wait_for(state="visible")
+        assert page.get_by_text("DEMO-2026-0147").count() == 0
+        assert page.locator(MAP_FRAME).count() == 0
+    shot(page, "00-sign-in")
+
+
+def test_first_start_demo_user_chooses_a_password_then_signs_out(page, accounts):
+    sign_in(page, "demo", accounts["demo_otp"])
+    settle(page, "Choose your password")
+    page.get_by_label("Current password").fill(accounts["demo_otp"])
+    page.get_by_label("New password", exact=True).fill("a phrase only I would choose")
+    page.get_by_label("New password again").fill("a phrase only I would choose")
+    page.get_by_role("button", name="Change password").click()
+    settle(page, "OFFICIAL-SENSITIVE")
+    assert page.get_by_role("link", name="Cases").first.is_visible()
+    page.get_by_role("button", name="Sign out").click()
+    settle(page, "Sign in")
+    page.get_by_label("User name").wait_for(state="visible")
+
+
+def test_a_viewer_sees_the_meeting_view_only(page):
+    sign_in(page, "e2e-viewer")
+    settle(page, "Meeting view")
+    assert page.get_by_role("link", name="Map").count() == 0
+    frame = map_frame(page)
+    text = frame.locator("body").inner_text() + page.locator("body").inner_text()
+    for secret in ("Emergency placement", "Leanne Ashdown", "Vacancy V-"):
+        assert secret not in text
+    assert frame.locator("div.sp-rank").count() == 0
+    shot(page, "10-meeting-view")
+
+
 def test_the_app_opens_on_the_demo_case(page):
-    page.goto(page.app_url)
+    sign_in(page, "e2e-analyst")
     settle(page, "OFFICIAL-SENSITIVE")
     assert page.get_by_text("DEMO-2026-0147", exact=False).first.is_visible()
     for name in ("Cases", "Map", "Candidates", "Safe areas", "Agreements", "Case data"):
@@ -37,7 +73,7 @@ def test_the_app_opens_on_the_demo_case(page):
 
 
 def test_the_map_draws_every_layer_offline(page):
-    page.goto(page.app_url)
+    sign_in(page, "e2e-analyst")
     settle(page, "OFFICIAL-SENSITIVE")
     open_screen(page, "Map", "Draw a zone")
     frame = map_frame(page)
@@ -56,7 +92,7 @@ def test_the_map_draws_every_layer_offline(page):
 
 
 def test_clicking_a_candidate_shows_its_reasons(page):
-    page.goto(page.app_url)
+    sign_in(page, "e2e-analyst")
     settle(page, "OFFICIAL-SENSITIVE")
     open_screen(page, "Candidates", "Best now:")
     frame = map_frame(page)
@@ -73,7 +109,7 @@ def best(page) -> str:
 
 
 def test_moving_a_weight_changes_the_order(page):
-    page.goto(page.app_url)
+    sign_in(page, "e2e-analyst")
     settle(page, "OFFICIAL-SENSITIVE")
     open_screen(page, "Candidates", "Best now:")
     before = best(page)
@@ -91,7 +127,7 @@ def test_moving_a_weight_changes_the_order(page):
 
 
 def test_a_drawn_zone_is_saved(page):
-    page.goto(page.app_url)
+    sign_in(page, "e2e-analyst")
     settle(page, "OFFICIAL-SENSITIVE")
     open_screen(page, "Map", "Draw a zone")
     frame = map_frame(page)
@@ -110,7 +146,7 @@ def test_a_drawn_zone_is_saved(page):
 
 
 def test_every_screen_renders_without_errors(page):
-    page.goto(page.app_url)
+    sign_in(page, "e2e-analyst")
     settle(page, "OFFICIAL-SENSITIVE")
     for name, marker, file in (("Safe areas", "Suggested safe areas", "06-safe-areas"),
                                ("Agreements", "Download the annex (PDF)", "07-agreements"),

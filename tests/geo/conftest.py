@@ -103,18 +103,3 @@ def rich_case(tiny_case) -> Case:
                              geometry=[shapely.Point(383_100, 398_200)], crs=27700)
     return validate_case({**dict(tiny_case), "zones": zones, "candidates": candidates,
                           "analyst_notes": notes}, now=NOW).raise_if_fatal()
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(request, monkeypatch):
-    """argon2 at its real cost takes 0.4 s a hash here: tests use a cheap one, except those
-    marked ``real_argon2`` (which check the real parameters)."""
-    if request.node.get_closest_marker("real_argon2"):
-        return
-    from argon2 import PasswordHasher
-
-    from geo import auth
-
-    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    monkeypatch.setattr(auth, "_hasher", lambda: cheap)
-    monkeypatch.setattr(auth, "_dummy_hash", lambda: cheap.hash("dummy"))

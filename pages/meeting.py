@@ -1,0 +1,41 @@
+"""Meeting view: the threat picture and areas for a strategy meeting, without where the
+family lives or might live, and with people by role instead of name."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from geo.errors import GeoError
+from ui import data, mapview, meeting, session, shell
+
+shell.page("meeting")
+ref = shell.current_ref()
+if not ref:
+    st.info("Open a case first: choose one in the sidebar.")
+    st.stop()
+try:
+    view = session.secure().meeting_view(ref) if meeting.needs_opening(ref) else (
+        meeting.kept(ref))
+except GeoError as exc:
+    st.error(str(exc))
+    st.stop()
+meeting.keep(view)
+
+st.title("Meeting view")
+st.caption(view.note)
+today = dt.date.today()
+layers = {"zones": data.zones(view, today), "hotspots": data.hotspots(view, today),
+          "sectors": data.sectors(data.study_bounds(view.analysis_case()))}
+m = mapview.build_map(view.case, data.policy(view), layers, data.settings(), as_of=today,
+                      draw=False, show_heat=False, top_n=0)
+mapview.show(m, key="meeting_map", height=700)
+
+left, right = st.columns(2)
+with left:
+    st.subheader("People")
+    st.dataframe(meeting.people_table(view), hide_index=True, width="stretch")
+with right:
+    st.subheader("Exclusion zones")
+    st.dataframe(meeting.zones_table(layers["zones"]), hide_index=True, width="stretch")
