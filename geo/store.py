@@ -93,6 +93,7 @@ UK = ZoneInfo("Europe/London")
 CASE_PREFIX = "case:"
 BUSY_TIMEOUT_S = 30.0
 _CHUNK = 50_000
+_ANALYZE_AFTER = 10_000
 
 Op = Literal["create", "add", "update", "delete", "archive", "restore"]
 
@@ -680,6 +681,25 @@ class Store:
     def _insert_rows(
         self, conn: Connection, case_id: int, layer: str, rows: Sequence[_Written]
     ) -> None:
+        """Insert rows of one layer: COPY on PostgreSQL (ten times faster for a big layer),
+        batched INSERTs on SQLite."""
+        if not rows:
+            return
+        if self.dialect == "postgresql":
+            geoms = shapely.from_wkb(np.asarray([r.wkb for r in rows], dtype=object))
+            ewkb = shapely.to_wkb(shapely.set_srid(geoms, BNG), hex=True, include_srid=True,
+                                  output_dimension=2)
+            cursor = conn.connection.dbapi_connection.cursor()
+            copy_sql = ("COPY features (case_id, layer, row_key, position, attrs, geom) "
+                        "FROM STDIN")
+            with cursor, cursor.copy(copy_sql) as copy:
+                for r, g in zip(rows, ewkb, strict=True):
+                    copy.write_row((case_id, layer, r.key, r.position, r.attrs, g))
+            if len(rows) >= _ANALYZE_AFTER:
+                # fresh statistics, committed with the rows: without them the planner takes
+                # a big new layer for a few rows and the pre-filter skips the GiST index
+                conn.exec_driver_sql("ANALYZE features")
+            return
         for start in range(0, len(rows), _CHUNK):
             conn.execute(features.insert(), [
                 {"case_id": case_id, "layer": layer, "row_key": r.key, "position": r.position,
@@ -1391,35 +1411,44 @@ class Store:
         self, conn: Connection, case_id: int, layer: str, geoms: np.ndarray,
         distances: np.ndarray, stored_layers: list[str],
     ) -> list[str]:
+        """One statement: the few sources (in a temporary table, given or copied from the
+        case's layers) probe the GiST index of the many candidates (indexed ``ST_DWithin``),
+        and the rows found are anti-joined away by hash.
+
+        The sources' own index cannot help (each has its own distance), and probing per
+        candidate costs a million index scans; this way round costs one per source. JIT is
+        off (compiling costs more than it saves here) and ``work_mem`` is raised for this
+        transaction only, so the hash and the sort stay in memory. The keys come back as one
+        array rather than a million rows.
+        """
+        conn.exec_driver_sql("SET LOCAL jit = off")
+        conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+        conn.exec_driver_sql(
+            "CREATE TEMP TABLE prefilter_sources (geom geometry(Geometry, 27700) NOT NULL,"
+            " distance_m double precision NOT NULL) ON COMMIT DROP")
         if stored_layers:
-            sources_sql = (
-                "(SELECT geom, :d AS distance_m FROM features "
-                "WHERE case_id = :case_id AND layer = ANY(:layers) AND geom IS NOT NULL)"
-            )
-            params: dict[str, Any] = {"d": float(distances[0]), "layers": stored_layers}
-        else:
-            conn.exec_driver_sql(
-                "CREATE TEMP TABLE prefilter_sources (geom geometry(Geometry, 27700) NOT NULL,"
-                " distance_m double precision NOT NULL) ON COMMIT DROP")
-            rows = [{"g": bytes(w), "d": float(d)}
-                    for w, d in zip(shapely.to_wkb(geoms), distances, strict=True)]
-            if rows:
-                conn.execute(text("INSERT INTO prefilter_sources (geom, distance_m) "
-                                  "VALUES (ST_GeomFromWKB(:g, 27700), :d)"), rows)
-            conn.exec_driver_sql("CREATE INDEX ON prefilter_sources USING gist (geom)")
-            conn.exec_driver_sql("ANALYZE prefilter_sources")
-            sources_sql = "prefilter_sources"
-            params = {}
-        statement = text(f"""
-            SELECT c.row_key FROM features c
-            WHERE c.case_id = :case_id AND c.layer = :layer
-              AND c.id NOT IN (
-                SELECT n.id FROM {sources_sql} s
+            conn.execute(text(
+                "INSERT INTO prefilter_sources (geom, distance_m) SELECT geom, :d FROM features "
+                "WHERE case_id = :case_id AND layer = ANY(:layers) AND geom IS NOT NULL"),
+                {"d": float(distances[0]), "case_id": case_id, "layers": stored_layers})
+        elif len(geoms):
+            conn.execute(text("INSERT INTO prefilter_sources (geom, distance_m) "
+                              "VALUES (ST_GeomFromWKB(:g, 27700), :d)"),
+                         [{"g": bytes(w), "d": float(d)}
+                          for w, d in zip(shapely.to_wkb(geoms), distances, strict=True)])
+        conn.exec_driver_sql("ANALYZE prefilter_sources")
+        statement = text("""
+            SELECT array_agg(c.row_key ORDER BY c.position)
+            FROM features c
+            LEFT JOIN (
+                SELECT DISTINCT n.id FROM prefilter_sources s
                 JOIN features n ON n.case_id = :case_id AND n.layer = :layer
-                 AND ST_DWithin(n.geom, s.geom, s.distance_m))
-            ORDER BY c.position""")  # noqa: S608 - sources_sql is one of two constants
-        result = conn.execute(statement, {"case_id": case_id, "layer": layer, **params})
-        return [r[0] for r in result]
+                 AND ST_DWithin(n.geom, s.geom, s.distance_m)
+            ) near ON near.id = c.id
+            WHERE c.case_id = :case_id AND c.layer = :layer AND near.id IS NULL
+            """)
+        kept = conn.execute(statement, {"case_id": case_id, "layer": layer})
+        return list(kept.scalar_one() or [])
 
     # -- backups ------------------------------------------------------------------------------
 

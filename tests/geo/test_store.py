@@ -482,3 +482,20 @@ def test_load_layer_returns_the_asked_for_rows_in_stored_order(store, ref):
     frame = store.load_layer(ref, "candidates", keys=["C3", "C1", "C404"])
     assert frame["candidate_id"].tolist() == ["C1", "C3"]
     assert frame.crs.to_epsg() == 27700
+
+
+@pytest.mark.postgis
+@pytest.mark.parametrize("engine_name", ["postgis"])
+def test_a_big_import_leaves_fresh_statistics_for_the_planner(store):
+    """Without them PostgreSQL takes a new 12,000-row layer for a handful of rows and the
+    pre-filter scans every pair instead of using the GiST index."""
+    n = 12_000
+    xy = np.random.default_rng(3).uniform([380_000, 394_000], [392_000, 404_000], size=(n, 2))
+    cands = gpd.GeoDataFrame({"candidate_id": [f"S{i}" for i in range(n)], "label": "flat"},
+                             geometry=shapely.points(xy), crs=27700)
+    store.create_case(Case({"case": pd.DataFrame({"case_ref": ["STATS-1"]}),
+                            "candidates": cands}), actor="alice")
+    with store.engine.connect() as conn:
+        counted = conn.execute(text(
+            "SELECT reltuples FROM pg_class WHERE relname = 'features'")).scalar_one()
+    assert counted >= n
