@@ -328,6 +328,8 @@ def test_replace_layer_saves_only_the_differences(store, ref):
     assert loaded.keys["zones"] == ["Z2", "Z3"]
     assert loaded.case["zones"]["reason"].tolist() == ["rival territory, widened", "quiet"]
     assert store.history(ref)[-1].summary == "zones: 1 row added, 1 row changed, 1 row removed"
+    same = store.load_case(ref).case["zones"]
+    assert store.replace_layer(ref, "zones", same, base_version=2, actor="dan") == 2
 
 
 # ---------------------------------------------------------------------------------------------
