@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, make_url
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -125,15 +125,6 @@ class Server:
 
     def drop_database(self, url: URL) -> None:
         self.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
-
-    def has_table(self, url: URL, table: str) -> bool:
-        engine = create_engine(url)
-        try:
-            with engine.connect() as conn:
-                found = conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": table})
-                return bool(found.scalar_one())
-        finally:
-            engine.dispose()
 
     def close(self) -> None:
         self._engine.dispose()

@@ -56,9 +56,11 @@ def test_a_gpkg_stored_and_exported_reads_back_identical(store, rich_case, tmp_p
     back = validate_case(read_case(exported), now=NOW)
     assert back.ok, back.problems
     assert_same_case(imported, back.case)
-    assert list(back.case.extra_layers) == ["analyst_notes"]
-    pd.testing.assert_frame_equal(back.case.extra_layers["analyst_notes"],
-                                  imported.extra_layers["analyst_notes"])
+    assert sorted(back.case.extra_layers) == ["analyst_notes", "contacts"]
+    for name in ("analyst_notes", "contacts"):
+        pd.testing.assert_frame_equal(back.case.extra_layers[name],
+                                      imported.extra_layers[name])
+    assert not isinstance(back.case.extra_layers["contacts"], gpd.GeoDataFrame)
     assert back.case["candidates"]["floor"].tolist() == [0, 3, 1]
 
 
@@ -501,3 +503,24 @@ def test_a_big_import_leaves_fresh_statistics_for_the_planner(store):
         counted = conn.execute(text(
             "SELECT reltuples FROM pg_class WHERE relname = 'features'")).scalar_one()
     assert counted >= n
+
+
+def test_a_command_argument_opens_a_stored_case_or_a_file(store, ref, store_url, rich_case,
+                                                          tmp_path):
+    from geo.settings import Settings
+    from geo.store import open_case_arg
+
+    settings = Settings(data_dir=tmp_path, database_url=store_url)
+    opened = open_case_arg("case:T-1", settings=settings)
+    assert (opened.ref, opened.version, opened.path, opened.name) == ("T-1", 1, None,
+                                                                      "case:T-1")
+    assert_same_case(rich_case, opened.case)
+    path = write_case(rich_case, tmp_path / "t1.gpkg")
+    from_file = open_case_arg(str(path), settings=settings)
+    assert (from_file.ref, from_file.path, from_file.name) == (None, path, "t1.gpkg")
+    assert_same_case(rich_case, from_file.case)
+    store.archive_case(ref, actor="sup")
+    with pytest.raises(InputError, match="case T-1 is archived"):
+        open_case_arg("case:T-1", settings=settings)
+    with pytest.raises(NotFound, match="no case 'T-2'"):
+        open_case_arg("case:T-2", settings=settings)
