@@ -46,6 +46,8 @@ def _column_values(series: pd.Series, layer: str) -> list[Any]:
     if pd.api.types.is_bool_dtype(dtype) and not isinstance(dtype, pd.BooleanDtype):
         return series.tolist()
     values = series.astype(object).where(series.notna(), None).tolist()
+    if not pd.api.types.is_object_dtype(dtype):  # text, numbers: plain Python values
+        return values
     out: list[Any] = []
     for v in values:
         if isinstance(v, np.generic):

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, make_url
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -41,6 +41,7 @@ class Cluster:
 
     def __init__(self, bin_dir: Path = PG_BIN):
         self.bin_dir = bin_dir
+        self.settings: dict[str, str] = {}  # extra server settings (-c NAME=VALUE)
         self.root = Path(tempfile.mkdtemp(prefix="safeplan-pg-"))
         self.data = self.root / "data"
         self.port = _free_port()
@@ -66,11 +67,13 @@ class Cluster:
     def _pg_ctl(self, action: str) -> None:
         options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+        options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w",
                   "-o", options, action)
 
-    def restart(self) -> None:
-        """Stop and start the server (every connection is dropped)."""
+    def restart(self, **settings: str) -> None:
+        """Stop and start the server, with any new settings (every connection is dropped)."""
+        self.settings.update(settings)
         self._pg_ctl("restart")
 
     def stop(self) -> None:
@@ -122,15 +125,6 @@ class Server:
 
     def drop_database(self, url: URL) -> None:
         self.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
-
-    def has_table(self, url: URL, table: str) -> bool:
-        engine = create_engine(url)
-        try:
-            with engine.connect() as conn:
-                found = conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": table})
-                return bool(found.scalar_one())
-        finally:
-            engine.dispose()
 
     def close(self) -> None:
         self._engine.dispose()

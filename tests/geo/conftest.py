@@ -101,5 +101,7 @@ def rich_case(tiny_case) -> Case:
     candidates["floor"] = [0, 3, 1]  # an extra column: kept, with its type
     notes = gpd.GeoDataFrame({"note": ["watch this"], "score": [0.25]},
                              geometry=[shapely.Point(383_100, 398_200)], crs=27700)
+    contacts = pd.DataFrame({"agency": ["Police", "Housing"], "phone_ext": [4411, 2290]})
     return validate_case({**dict(tiny_case), "zones": zones, "candidates": candidates,
-                          "analyst_notes": notes}, now=NOW).raise_if_fatal()
+                          "analyst_notes": notes, "contacts": contacts},
+                         now=NOW).raise_if_fatal()

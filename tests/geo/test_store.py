@@ -56,9 +56,11 @@ def test_a_gpkg_stored_and_exported_reads_back_identical(store, rich_case, tmp_p
     back = validate_case(read_case(exported), now=NOW)
     assert back.ok, back.problems
     assert_same_case(imported, back.case)
-    assert list(back.case.extra_layers) == ["analyst_notes"]
-    pd.testing.assert_frame_equal(back.case.extra_layers["analyst_notes"],
-                                  imported.extra_layers["analyst_notes"])
+    assert sorted(back.case.extra_layers) == ["analyst_notes", "contacts"]
+    for name in ("analyst_notes", "contacts"):
+        pd.testing.assert_frame_equal(back.case.extra_layers[name],
+                                      imported.extra_layers[name])
+    assert not isinstance(back.case.extra_layers["contacts"], gpd.GeoDataFrame)
     assert back.case["candidates"]["floor"].tolist() == [0, 3, 1]
 
 
@@ -328,6 +330,8 @@ def test_replace_layer_saves_only_the_differences(store, ref):
     assert loaded.keys["zones"] == ["Z2", "Z3"]
     assert loaded.case["zones"]["reason"].tolist() == ["rival territory, widened", "quiet"]
     assert store.history(ref)[-1].summary == "zones: 1 row added, 1 row changed, 1 row removed"
+    same = store.load_case(ref).case["zones"]
+    assert store.replace_layer(ref, "zones", same, base_version=2, actor="dan") == 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -482,3 +486,41 @@ def test_load_layer_returns_the_asked_for_rows_in_stored_order(store, ref):
     frame = store.load_layer(ref, "candidates", keys=["C3", "C1", "C404"])
     assert frame["candidate_id"].tolist() == ["C1", "C3"]
     assert frame.crs.to_epsg() == 27700
+
+
+@pytest.mark.postgis
+@pytest.mark.parametrize("engine_name", ["postgis"])
+def test_a_big_import_leaves_fresh_statistics_for_the_planner(store):
+    """Without them PostgreSQL takes a new 12,000-row layer for a handful of rows and the
+    pre-filter scans every pair instead of using the GiST index."""
+    n = 12_000
+    xy = np.random.default_rng(3).uniform([380_000, 394_000], [392_000, 404_000], size=(n, 2))
+    cands = gpd.GeoDataFrame({"candidate_id": [f"S{i}" for i in range(n)], "label": "flat"},
+                             geometry=shapely.points(xy), crs=27700)
+    store.create_case(Case({"case": pd.DataFrame({"case_ref": ["STATS-1"]}),
+                            "candidates": cands}), actor="alice")
+    with store.engine.connect() as conn:
+        counted = conn.execute(text(
+            "SELECT reltuples FROM pg_class WHERE relname = 'features'")).scalar_one()
+    assert counted >= n
+
+
+def test_a_command_argument_opens_a_stored_case_or_a_file(store, ref, store_url, rich_case,
+                                                          tmp_path):
+    from geo.settings import Settings
+    from geo.store import open_case_arg
+
+    settings = Settings(data_dir=tmp_path, database_url=store_url)
+    opened = open_case_arg("case:T-1", settings=settings)
+    assert (opened.ref, opened.version, opened.path, opened.name) == ("T-1", 1, None,
+                                                                      "case:T-1")
+    assert_same_case(rich_case, opened.case)
+    path = write_case(rich_case, tmp_path / "t1.gpkg")
+    from_file = open_case_arg(str(path), settings=settings)
+    assert (from_file.ref, from_file.path, from_file.name) == (None, path, "t1.gpkg")
+    assert_same_case(rich_case, from_file.case)
+    store.archive_case(ref, actor="sup")
+    with pytest.raises(InputError, match="case T-1 is archived"):
+        open_case_arg("case:T-1", settings=settings)
+    with pytest.raises(NotFound, match="no case 'T-2'"):
+        open_case_arg("case:T-2", settings=settings)

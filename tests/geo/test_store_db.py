@@ -4,6 +4,7 @@ clean messages for bad or unreachable databases. Each runs on SQLite and on Post
 from __future__ import annotations
 
 import subprocess
+import threading
 
 import pytest
 from alembic import command
@@ -71,6 +72,24 @@ def test_migrations_build_the_whole_schema_from_an_empty_database(empty_url, eng
     engine.dispose()
     # again: nothing to do
     assert upgrade_database(empty_url) == ("0002", "0002")
+
+
+def test_two_upgrades_at_once_create_the_tables_once(empty_url):
+    results: list[object] = []
+
+    def upgrade():
+        try:
+            results.append(upgrade_database(empty_url))
+        except StoreError as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=upgrade) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(results, key=str) == [("0001", "0001"), (None, "0001")]
+    assert tables(empty_url) == OURS
 
 
 def test_migrations_go_down_and_up_again(store_url):
