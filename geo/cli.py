@@ -233,25 +233,27 @@ def _cmd_cases_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_cases_archive(args: argparse.Namespace, settings: Settings) -> int:
-    from geo.store import Store
-
-    with Store.from_settings(settings) as store:
-        version = store.archive_case(args.ref, actor=_actor(args), reason=args.reason)
-        _record(store, args, "change", args.ref, {"op": "archive", "version": version},
-                why=args.reason)
-    print(f"archived case {args.ref} (version {version}); "
-          f"bring it back with `safeplan cases restore {args.ref}`")
-    return 0
+    return _set_archived(args, settings, archived=True)
 
 
 def _cmd_cases_restore(args: argparse.Namespace, settings: Settings) -> int:
+    return _set_archived(args, settings, archived=False)
+
+
+def _set_archived(args: argparse.Namespace, settings: Settings, *, archived: bool) -> int:
     from geo.store import Store
 
+    op = "archive" if archived else "restore"
     with Store.from_settings(settings) as store:
-        version = store.restore_case(args.ref, actor=_actor(args), reason=args.reason)
-        _record(store, args, "change", args.ref, {"op": "restore", "version": version},
+        change = store.archive_case if archived else store.restore_case
+        version = change(args.ref, actor=_actor(args), reason=args.reason)
+        _record(store, args, "change", args.ref, {"op": op, "version": version},
                 why=args.reason)
-    print(f"restored case {args.ref} (version {version})")
+    if archived:
+        print(f"archived case {args.ref} (version {version}); "
+              f"bring it back with `safeplan cases restore {args.ref}`")
+    else:
+        print(f"restored case {args.ref} (version {version})")
     return 0
 
 
