@@ -49,9 +49,20 @@ def main() -> None:
 
     from streamlit.testing.v1 import AppTest
 
+    from geo import auth
+    from geo.store import Store
+
     with tempfile.TemporaryDirectory() as data:
         os.environ["SAFEPLAN_DATA_DIR"] = data
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()  # first start
+        with Store(f"sqlite:///{data}/safeplan.db") as store:
+            otp = auth.add_user(store, "bench", "analyst", actor="bench",
+                                cases=("DEMO-2026-0147",))
+            auth.change_password(store, "bench", otp, "timing the screen here")
+        at.text_input(key="signin_user").set_value("bench")
+        at.text_input(key="signin_password").set_value("timing the screen here")
+        at.get("form_submit_button")[0].click()
+        at.run()
         at.switch_page("pages/candidates.py").run()
         runs = []
         for value in (0.2, 0.5, 0.8, 0.3, 0.7):
