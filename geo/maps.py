@@ -8,8 +8,12 @@ eligibility and numbered by rank, safe areas, and an incident heat map that can 
 on. There is no tile server by default: the base map is the offline postcode-sector outline
 layer (:func:`geo.geocode.sector_outlines`) with its labels.
 
-Every user-supplied string that reaches the map's HTML (popups, tooltips, the legend) is
-escaped with :func:`html.escape`.
+Every user-supplied string that reaches the map's HTML (popups, tooltips, the legend, layer
+names) goes through :func:`esc`: HTML-escaped, and with its braces as character references.
+The braces matter because branca renders each element's script and then compiles the result
+as a Jinja template again, so text holding ``{{ ... }}`` would be run on the server. This
+module's own elements (:class:`_Script`) add their finished script verbatim instead, which is
+also most of the time a map takes to render.
 
 Assets
 ------
@@ -36,7 +40,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import MacroElement
+from branca.element import Element, MacroElement
 from jinja2 import Template
 
 from geo.crs import WGS84
@@ -212,7 +216,7 @@ def install_assets(folder: str | Path, base: str) -> Path:
 
 
 def esc(value: object) -> str:
-    """Text for HTML: escaped, with missing values as an empty string."""
+    """Text for HTML: escaped, braces too (never a Jinja delimiter), missing values as ''."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
     try:
@@ -220,7 +224,15 @@ def esc(value: object) -> str:
             return ""
     except (TypeError, ValueError):
         pass
-    return html.escape(str(value), quote=True)
+    return html.escape(str(value), quote=True).translate(_BRACES)
+
+
+_BRACES = str.maketrans({"{": "&#123;", "}": "&#125;"})
+
+
+def _group(name: str, *, show: bool = True) -> folium.FeatureGroup:
+    """A layer for the layer control, which shows its name as HTML: escaped here."""
+    return folium.FeatureGroup(name=esc(name), show=show)
 
 
 def popup_html(title: str, rows: Iterable[tuple[str, object]]) -> str:
@@ -269,7 +281,29 @@ def _svg(shape: str, colour: str, opacity: float, size: int = 18) -> str:
             f"viewBox='0 0 {size} {size}'>{body}</svg>")
 
 
-class _Legend(MacroElement):
+class _Verbatim(Element):
+    """Finished script text, added to the page as it is."""
+
+    _template = Template("{{ this.text }}")
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+
+class _Script(MacroElement):
+    """An element with only a ``script`` macro, whose output joins the page verbatim.
+
+    branca's ``MacroElement.render`` wraps each rendered script in ``Element(text)``, which
+    compiles the text as a Jinja template: slow for the large JSON these elements carry (most
+    of a map's render time), and it would evaluate any ``{{ }}`` inside it."""
+
+    def render(self, **kwargs):
+        script = self._template.module.__dict__["script"]
+        self.get_root().script.add_child(_Verbatim(script(self, kwargs)), name=self.get_name())
+
+
+class _Legend(_Script):
     """A legend drawn as a Leaflet control (bottom right)."""
 
     _template = Template("""
@@ -297,7 +331,7 @@ class _Legend(MacroElement):
         self.content = content
 
 
-class _LabelZoom(MacroElement):
+class _LabelZoom(_Script):
     """Hide the postcode-sector labels below a zoom level, so the map is not cluttered."""
 
     _template = Template("""
@@ -362,7 +396,7 @@ def script_json(value) -> str:
             .replace("\u2029", "\\u2029"))
 
 
-class _Shapes(MacroElement):
+class _Shapes(_Script):
     """Many polygons as one GeoJSON layer: each feature with its style, popup and tooltip
     (already escaped), drawn by one loop in the browser instead of one folium object each."""
 
@@ -390,7 +424,7 @@ class _Shapes(MacroElement):
         self.interactive = interactive
 
 
-class _Points(MacroElement):
+class _Points(_Script):
     """Many points as one loop in the browser: circle markers or HTML icons, each with its
     popup and tooltip (already escaped)."""
 
@@ -531,10 +565,10 @@ def case_map(
 
     if sectors is not None and len(sectors):
         base = sectors if isinstance(sectors, SectorLayer) else sector_layer(sectors)
-        fg = folium.FeatureGroup(name=LAYER_TITLES["sectors"], show=True)
+        fg = _group(LAYER_TITLES["sectors"])
         _Shapes(base.outlines, interactive=False).add_to(fg)
         fg.add_to(m)
-        labels = folium.FeatureGroup(name=LAYER_TITLES["sector_labels"], show=True)
+        labels = _group(LAYER_TITLES["sector_labels"])
         _Points(base.labels).add_to(labels)
         labels.add_to(m)
         _LabelZoom(12).add_to(m)
@@ -543,7 +577,7 @@ def case_map(
 
     bounds = case["boundaries"]
     if len(bounds):
-        fg = folium.FeatureGroup(name=LAYER_TITLES["boundaries"], show=True)
+        fg = _group(LAYER_TITLES["boundaries"])
         _add_shapes(fg, bounds,
                        lambda r: {"color": "#4d4d4d", "weight": 1.5, "dashArray": "6 4",
                                   "fill": False},
@@ -556,7 +590,7 @@ def case_map(
     for gid, part in areas.groupby("group_id", sort=True):
         colour = colours.get(str(gid), "#555")
         title = f"{names.get(str(gid), gid)} activity areas"
-        fg = folium.FeatureGroup(name=title, show=True)
+        fg = _group(title)
         _add_shapes(
             fg, part,
             lambda r, c=colour: {"color": c, "weight": 2, "fillColor": c, "fillOpacity": 0.22,
@@ -574,7 +608,7 @@ def case_map(
         legend.append(("Activity areas", area_rows))
 
     if hotspots is not None and len(hotspots):
-        fg = folium.FeatureGroup(name=LAYER_TITLES["hotspots"], show=True)
+        fg = _group(LAYER_TITLES["hotspots"])
         _add_shapes(
             fg, hotspots,
             lambda r: {"color": HOTSPOT, "weight": 2, "dashArray": "2 4", "fillColor": HOTSPOT,
@@ -591,7 +625,7 @@ def case_map(
                                     "Hot spot from incidents")]))
 
     if zones is not None and len(zones):
-        fg = folium.FeatureGroup(name=LAYER_TITLES["zones"], show=True)
+        fg = _group(LAYER_TITLES["zones"])
         # one tint for the whole excluded area (overlaps do not darken), then each zone as an
         # outline that shows its reason when clicked
         union = _round(_wgs(zones).union_all())
@@ -614,7 +648,7 @@ def case_map(
                                   "Exclusion zone or no-go area")]))
 
     if safe_areas is not None and len(safe_areas):
-        fg = folium.FeatureGroup(name=LAYER_TITLES["safe_areas"], show=True)
+        fg = _group(LAYER_TITLES["safe_areas"])
         _add_shapes(
             fg, safe_areas,
             lambda r: {"color": SAFE_AREA, "weight": 2.5, "fillColor": SAFE_AREA,
@@ -637,7 +671,7 @@ def case_map(
         left = fade(incidents["occurred_at"], as_of=as_of, half_life_days=p["half_life_days"],
                     floor=0.0)
         opacity = 0.3 + 0.7 * left
-        fg = folium.FeatureGroup(name=LAYER_TITLES["incidents"], show=True)
+        fg = _group(LAYER_TITLES["incidents"])
         pts = _wgs(incidents)
         items = []
         for row, pt, o in zip(incidents.itertuples(), pts.geometry, opacity, strict=True):
@@ -655,7 +689,7 @@ def case_map(
             })
         _Points(items).add_to(fg)
         fg.add_to(m)
-        heat = folium.FeatureGroup(name=LAYER_TITLES["heat"], show=show_heat)
+        heat = _group(LAYER_TITLES["heat"], show=show_heat)
         folium.plugins.HeatMap([[pt.y, pt.x, float(w)] for pt, w in zip(
             pts.geometry, 0.3 + 0.7 * left, strict=True)], radius=28, blur=22,
             min_opacity=0.25).add_to(heat)
@@ -669,8 +703,8 @@ def case_map(
     if len(addresses):
         relation = _relations(case)
         pts = _wgs(addresses)
-        linked = folium.FeatureGroup(name=LAYER_TITLES["addresses"], show=True)
-        destinations = folium.FeatureGroup(name=LAYER_TITLES["destinations"], show=True)
+        linked = _group(LAYER_TITLES["addresses"])
+        destinations = _group(LAYER_TITLES["destinations"])
         items: dict[str, list[dict]] = {"linked": [], "destinations": []}
         for row, pt in zip(addresses.itertuples(), pts.geometry, strict=True):
             letter, fill, words = ADDRESS_STYLE.get(row.kind, ("?", "#eee", row.kind))
@@ -710,7 +744,7 @@ def case_map(
             (f"<svg width='14' height='14'><circle cx='7' cy='7' r='4' fill='#fff' "
              f"stroke='{INELIGIBLE}' stroke-width='2'/></svg>", "Not eligible")]))
     elif len(case["candidates"]):
-        fg = folium.FeatureGroup(name=LAYER_TITLES["candidates"], show=True)
+        fg = _group(LAYER_TITLES["candidates"])
         pts = _wgs(case["candidates"])
         _Points([{"lat": round(pt.y, 6), "lon": round(pt.x, 6),
                   "style": {"radius": 4, "color": "#555", "weight": 1, "fillColor": "#bbb",
@@ -726,7 +760,7 @@ def case_map(
                                        "Candidate (not yet ranked)")]))
 
     for name, group in (extra_layers or {}).items():
-        group.layer_name = name
+        group.layer_name = esc(name)
         group.add_to(m)
 
     if draw:
@@ -760,7 +794,7 @@ def _relations(case: Case) -> dict[str, str]:
 
 
 def _ranked_layer(m: folium.Map, ranked: gpd.GeoDataFrame, top_n: int) -> None:
-    fg = folium.FeatureGroup(name=LAYER_TITLES["candidates"], show=True)
+    fg = _group(LAYER_TITLES["candidates"])
     items = []
     # the worst first, so the best are drawn on top
     for row in ranked.sort_values("rank", ascending=False).itertuples():
@@ -843,7 +877,7 @@ ROUTE_CROSSING = "#b2182b"
 
 def routes_layer(routes: gpd.GeoDataFrame, *, name: str = "School routes") -> folium.FeatureGroup:
     """Each checked school route as a line: blue, or red where it passes through a zone."""
-    fg = folium.FeatureGroup(name=name, show=True)
+    fg = _group(name)
     lines = routes[routes.geometry.notna() & ~routes.geometry.is_empty] if len(routes) else routes
     if len(lines):
         _Shapes(_shape_features(
@@ -865,7 +899,7 @@ def routes_layer(routes: gpd.GeoDataFrame, *, name: str = "School routes") -> fo
 def reachable_layer(areas: gpd.GeoDataFrame, *, name: str = "Reachable from school"
                     ) -> folium.FeatureGroup:
     """Isochrones (``minutes`` and outline per row), lightest for the longest time."""
-    fg = folium.FeatureGroup(name=name, show=True)
+    fg = _group(name)
     if len(areas):
         longest = float(areas["minutes"].max())
         ordered = areas.sort_values("minutes", ascending=False)
@@ -882,7 +916,7 @@ def reachable_layer(areas: gpd.GeoDataFrame, *, name: str = "Reachable from scho
 def streets_layer(streets: gpd.GeoDataFrame, coverage: shapely.Geometry | None = None, *,
                   name: str = "Street graph") -> folium.FeatureGroup:
     """The loaded street graph: its streets, and the area where points get network times."""
-    fg = folium.FeatureGroup(name=name, show=True)
+    fg = _group(name)
     if coverage is not None and not coverage.is_empty:
         cov = gpd.GeoDataFrame({"what": ["coverage"]}, geometry=[coverage], crs=27700)
         _Shapes(_shape_features(

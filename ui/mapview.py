@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import folium
 import geopandas as gpd
@@ -53,7 +54,7 @@ def drawn_polygon(result: dict) -> shapely.Geometry | None:
     drawing = result.get("last_active_drawing")
     if not drawing or not drawing.get("geometry"):
         return None
-    geom = shapely.from_geojson(__import__("json").dumps(drawing["geometry"]))
+    geom = shapely.from_geojson(json.dumps(drawing["geometry"]))
     if geom.geom_type not in ("Polygon", "MultiPolygon") or geom.is_empty:
         return None
     return gpd.GeoSeries([geom], crs=WGS84).to_crs(BNG).iloc[0]
