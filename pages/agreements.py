@@ -9,6 +9,7 @@ import streamlit as st
 from geo.agreement import agreement_html, agreement_pdf, build_agreement
 from geo.errors import GeoError
 from ui import agreements, data, exports, people, shell
+from ui.markup import md
 
 shell.page("agreements")
 view = shell.need_case()
@@ -41,10 +42,10 @@ try:
                            template=agreements.template_from_text(template),
                            as_of=dt.datetime.now())
 except GeoError as exc:
-    st.error(str(exc))
+    st.error(md(exc))
     st.stop()
 
-st.success(f"{made.person}: {len(made.no_go)} no-go area(s) covering "
+st.success(f"{md(made.person)}: {len(made.no_go)} no-go area(s) covering "
            f"{len(made.sectors)} postcode sector(s); review on {made.review_date}.")
 exports.guarded_download(
     "Download the annex (PDF)",

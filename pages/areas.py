@@ -11,6 +11,7 @@ from geo.agreement import no_go_areas
 from geo.areas import areas_from_surface
 from geo.errors import GeoError
 from ui import data, exports, mapview, people, shell
+from ui.markup import md
 
 shell.page("areas")
 view = shell.need_case()
@@ -40,7 +41,7 @@ with safe_tab:
         grid = data.surface(view, tuple(movers), today)
         found = areas_from_surface(grid, min_score=min_score, min_area_km2=min_km2)
     except GeoError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         st.stop()
     n_ok = int(grid.judgement.eligible.sum())
     st.caption(f"{len(grid.row):,} cells of {grid.cell_m:g} m; {n_ok:,} eligible. "
@@ -72,10 +73,10 @@ with nogo_tab:
     try:
         nogo = no_go_areas(view.analysis_case(), person, policy, as_of=data.moment(today))
     except GeoError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         st.stop()
     if not len(nogo):
-        st.info(f"No no-go area applies to {labels[person]}.")
+        st.info(f"No no-go area applies to {md(labels[person])}.")
     else:
         st.dataframe(nogo[["number", "reason", "postcode_sectors", "boundaries"]],
                      hide_index=True, width="stretch", key="nogo_table")

@@ -9,6 +9,7 @@ import streamlit as st
 from geo.audit import ACTIONS
 from geo.errors import GeoError
 from ui import audit_view, session, shell
+from ui.markup import md
 
 shell.page("audit")
 st.title("Audit trail")
@@ -33,7 +34,7 @@ try:
         action=None if action == "(any)" else action, since=since, until=until,
         text=text or None, limit=500)
 except GeoError as exc:
-    st.error(str(exc))
+    st.error(md(exc))
     st.stop()
 st.caption(f"{len(records)} record(s), newest first (at most 500).")
 st.dataframe(audit_view.table(records), hide_index=True, width="stretch", height=420)
@@ -44,4 +45,4 @@ if st.button("Check the whole trail for tampering", key="audit_verify"):
         st.success(f"Intact: {result.checked} records. Head {result.head}: note it elsewhere "
                    "to detect a rewrite of the whole trail.")
     else:
-        st.error(f"Tampering found at record {result.first_bad_seq}: {result.reason}")
+        st.error(f"Tampering found at record {result.first_bad_seq}: {md(result.reason)}")

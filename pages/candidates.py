@@ -11,6 +11,7 @@ from geo.errors import GeoError
 from geo.maps import routes_layer
 from geo.rank import rank, rank_with_routes
 from ui import candidates, data, exports, mapview, network, people, shell
+from ui.markup import md
 
 shell.page("candidates")
 
@@ -55,10 +56,10 @@ if upload is not None:
     try:
         others, others_key = candidates.read_vacancies(upload)
     except GeoError as exc:
-        st.error(f"The vacancy list was not used: {exc}")
+        st.error(f"The vacancy list was not used: {md(exc)}")
         st.dataframe(candidates.failed_rows(exc), hide_index=True, width="stretch")
     else:
-        st.success(f"Ranking {len(others)} vacancies from {upload.name} (geocoded offline).")
+        st.success(f"Ranking {len(others)} vacancies from {md(upload.name)} (geocoded offline).")
 
 if not movers:
     st.info("Choose who is moving (sidebar) to rank the candidates for them.")
@@ -78,13 +79,13 @@ try:
         ranked, routes = rank_with_routes(assessed, travel, zones, weights=weights,
                                           limits=limits)
 except GeoError as exc:
-    st.error(str(exc))
+    st.error(md(exc))
     st.stop()
 
 n_ok = int(ranked["eligible"].sum())
 st.caption(f"{n_ok} of {len(ranked)} candidates are eligible for "
-           f"{', '.join(labels[p] for p in movers)}. School runs: {assessed.travel_note}"
-           + (f" ({graph_name}); {int((routes['status'] == 'ok').sum())} of the best have "
+           f"{md(', '.join(labels[p] for p in movers))}. School runs: {assessed.travel_note}"
+           + (f" ({md(graph_name)}); {int((routes['status'] == 'ok').sum())} of the best have "
               "their school routes checked." if routes is not None
               else "; add a street file on the Street network screen for real school-run "
               "times."))

@@ -7,6 +7,7 @@ import streamlit as st
 from geo.errors import GeoError
 from geo.model import LAYERS
 from ui import casedata, shell
+from ui.markup import md
 
 shell.page("case_data")
 
@@ -43,7 +44,7 @@ if changed:
         try:
             version = casedata.save_edits(view, layer, edited)
         except GeoError as exc:
-            st.error(str(exc))
+            st.error(md(exc))
         else:
             shell.flash(f"Saved as version {version}.")
             st.rerun()
@@ -60,12 +61,12 @@ if upload is not None:
     try:
         rows, summary = casedata.preview_import(view, layer, upload)
     except GeoError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         if getattr(exc, "problems", None):
             st.dataframe(casedata.problems_table(exc.problems), hide_index=True,
                          width="stretch")
     else:
-        st.success(f"{upload.name}: {summary.rows} rows are ready to add to {layer} "
+        st.success(f"{md(upload.name)}: {summary.rows} rows are ready to add to {layer} "
                    "(checked with the case; nothing is saved yet).")
         st.dataframe(casedata.editable(rows, layer), hide_index=True,
                      width="stretch")
@@ -73,7 +74,7 @@ if upload is not None:
             try:
                 version = casedata.save_import(view, layer, rows, name=upload.name)
             except GeoError as exc:
-                st.error(str(exc))
+                st.error(md(exc))
             else:
                 st.success(f"Imported; the case is now version {version}.")
 
@@ -89,7 +90,7 @@ if st.button("Save the policy", key="data_policy_save"):
     try:
         version = casedata.save_policy(view, text)
     except GeoError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
     else:
         shell.flash(f"Saved as version {version}.")
         st.rerun()

@@ -6,6 +6,7 @@ import streamlit as st
 
 from geo.errors import GeoError
 from ui import cases, session, shell
+from ui.markup import md
 
 shell.page("cases")
 st.title("Cases")
@@ -39,12 +40,12 @@ if cases.may("create_case"):
             try:
                 ref = cases.create_from_upload(upload)
             except GeoError as exc:
-                st.error(str(exc))
+                st.error(md(exc))
                 for line in cases.problem_lines(exc):
                     st.text(line)
             else:
                 shell.open_case(ref)
-                st.success(f"Stored case {ref}.")
+                st.success(f"Stored case {md(ref)}.")
     with from_demo:
         st.caption("Operation Larkspur: every person in it is invented; places are real "
                    "postcodes.")
@@ -52,10 +53,10 @@ if cases.may("create_case"):
             try:
                 ref = cases.create_demo()
             except GeoError as exc:
-                st.error(str(exc))
+                st.error(md(exc))
             else:
                 shell.open_case(ref)
-                st.success(f"Stored the demo case as {ref}.")
+                st.success(f"Stored the demo case as {md(ref)}.")
 
 if listed and cases.may("archive"):
     st.subheader("Archive or restore")
@@ -69,7 +70,7 @@ if listed and cases.may("archive"):
         try:
             cases.set_archived(choice, not info.archived, reason=reason)
         except GeoError as exc:
-            st.error(str(exc))
+            st.error(md(exc))
         else:
             shell.flash(f"{label}d {choice}.")
             st.rerun()

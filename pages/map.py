@@ -8,6 +8,7 @@ import streamlit as st
 
 from geo.errors import GeoError
 from ui import data, mapfilters, mapview, shell, zones
+from ui.markup import md
 
 shell.page("map")
 
@@ -96,7 +97,7 @@ with drawing:
                     zone_id = zones.save_drawn(view, polygon, kind=kind, reason=reason,
                                                applies_to=applies)
                 except GeoError as exc:
-                    st.error(str(exc))
+                    st.error(md(exc))
                 else:
                     shell.flash(f"Saved {zone_id}: it is on the map and in the case's zones.")
                     st.rerun()

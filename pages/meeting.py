@@ -9,6 +9,7 @@ import streamlit as st
 
 from geo.errors import GeoError
 from ui import data, mapview, meeting, session, shell
+from ui.markup import md
 
 shell.page("meeting")
 ref = shell.current_ref()
@@ -19,12 +20,12 @@ try:
     view = session.secure().meeting_view(ref) if meeting.needs_opening(ref) else (
         meeting.kept(ref))
 except GeoError as exc:
-    st.error(str(exc))
+    st.error(md(exc))
     st.stop()
 meeting.keep(view)
 
 st.title("Meeting view")
-st.caption(view.note)
+st.caption(md(view.note))
 today = dt.date.today()
 layers = {"zones": data.zones(view, today), "hotspots": data.hotspots(view, today),
           "sectors": data.sectors(data.study_bounds(view.analysis_case()))}

@@ -13,6 +13,7 @@ from geo.maps import reachable_layer, streets_layer
 from geo.network import isochrones
 from geo.sources import household
 from ui import data, mapview, network, shell
+from ui.markup import md
 
 shell.page("network")
 view = shell.need_case()
@@ -28,9 +29,9 @@ upload = st.file_uploader("Add a street file", type=["osm", "xml", "gz", "bz2", 
                           key="net_upload")
 if upload is not None and st.button("Keep this file", key="net_keep"):
     try:
-        st.success(f"Kept {network.save_upload(upload)}.")
+        st.success(f"Kept {md(network.save_upload(upload))}.")
     except GeoError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
 
 names = network.files()
 current = network.chosen(view.ref)
@@ -55,11 +56,11 @@ try:
     travel = network.travel(name, policy)
 except GeoError as exc:
     bar.empty()
-    st.error(str(exc))
+    st.error(md(exc))
     st.stop()
 bar.empty()
 graph = travel.graph
-st.success(f"{name}: {graph.n_streets:,} streets, {graph.length_km:.1f} km, for "
+st.success(f"{md(name)}: {graph.n_streets:,} streets, {graph.length_km:.1f} km, for "
            f"{'driving' if graph.mode == 'drive' else 'walking'} "
            f"(points within {travel.max_snap_m:g} m of a street get street-network times).")
 
@@ -78,7 +79,7 @@ if len(schools) and minutes:
         extra[f"Reachable from {school['label']}"] = reachable_layer(
             gpd.GeoDataFrame(reach, geometry="geometry", crs=27700))
     except GeoError as exc:
-        st.warning(f"No reachable area: {exc}")
+        st.warning(f"No reachable area: {md(exc)}")
 elif not len(schools):
     st.caption("The people being relocated have no school in the case: no school run to map.")
 m = mapview.build_map(case, policy, {"extra_layers": extra}, data.settings(),

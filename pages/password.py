@@ -6,6 +6,7 @@ import streamlit as st
 
 from geo.errors import GeoError
 from ui import session, shell
+from ui.markup import md
 
 shell.page("password")
 user = session.user()
@@ -24,7 +25,7 @@ with st.form("password_form"):
             try:
                 session.change_password(old, new)
             except GeoError as exc:
-                st.error(str(exc))
+                st.error(md(exc))
             else:
                 shell.flash("Your password is changed.")
                 st.rerun()

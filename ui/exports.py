@@ -19,6 +19,7 @@ import streamlit as st
 from geo.errors import GeoError
 from geo.io import write_table
 from ui import session
+from ui.markup import md
 
 FORMATS = {
     "GeoJSON": (".geojson", "application/geo+json"),
@@ -61,7 +62,7 @@ def guarded_download(
                 record = secure.print_ if kind == "print" else secure.export
                 record(ref, purpose=purpose, what=what or {})
             except GeoError as exc:
-                st.error(str(exc))
+                st.error(md(exc))
                 return
             st.session_state[ready] = token
             st.rerun()

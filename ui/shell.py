@@ -3,8 +3,6 @@ and its classification banner."""
 
 from __future__ import annotations
 
-import html
-
 import streamlit as st
 
 from geo.access import CaseView
@@ -12,6 +10,7 @@ from geo.errors import AccessDenied, GeoError, NotFound
 from geo.store import CaseInfo
 from ui import data, session
 from ui.assets import prepare_map_assets
+from ui.markup import html_text, md
 
 CASE_KEY = "case_ref"
 READY_KEY = "_shell_ready"
@@ -44,7 +43,7 @@ def flash(message: str) -> None:
 def show_flash() -> None:
     message = st.session_state.pop(FLASH_KEY, None)
     if message:
-        st.success(message)
+        st.success(md(message))
 
 
 def setup() -> None:
@@ -142,9 +141,9 @@ def banner(info: CaseInfo | None) -> None:
     colour = {"OFFICIAL": "#1f4e79", "SECRET": "#8b0000"}.get(info.classification, "#b35900")
     st.markdown(
         f"<div style='background:{colour};color:#fff;padding:6px 12px;border-radius:4px;"
-        f"font-weight:600;letter-spacing:.03em'>{html.escape(info.classification)}"
-        f"<span style='font-weight:400'> &nbsp;|&nbsp; {html.escape(info.ref)}: "
-        f"{html.escape(info.title or '')}</span></div>",
+        f"font-weight:600;letter-spacing:.03em'>{html_text(info.classification)}"
+        f"<span style='font-weight:400'> &nbsp;|&nbsp; {html_text(info.ref)}: "
+        f"{html_text(info.title or '')}</span></div>",
         unsafe_allow_html=True,
     )
 
@@ -156,7 +155,7 @@ def sidebar() -> CaseInfo | None:
     ref = current_ref()
     refs = [c.ref for c in cases]
     with st.sidebar:
-        st.caption(f"Signed in as **{user.display_name or user.username}** "
+        st.caption(f"Signed in as {md(user.display_name or user.username)} "
                    f"({user.role.replace('_', ' ')})")
         if st.button("Sign out", key="sidebar_sign_out", icon=":material/logout:"):
             session.sign_out()
@@ -187,10 +186,10 @@ def need_case() -> CaseView:
     try:
         view = session.view(ref)
     except GeoError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         st.stop()
     if view.note:
-        st.caption(view.note)
+        st.caption(md(view.note))
     return view
 
 

@@ -6,6 +6,7 @@ import streamlit as st
 
 from geo.errors import GeoError
 from ui import session
+from ui.markup import md
 
 
 def render() -> None:
@@ -20,7 +21,7 @@ def render() -> None:
             try:
                 session.sign_in_with_provider()
             except GeoError as exc:
-                st.error(str(exc))
+                st.error(md(exc))
             else:
                 st.rerun()
         if st.button("Sign in with your organisation", key="signin_oidc", type="primary"):
@@ -33,7 +34,7 @@ def render() -> None:
             try:
                 session.sign_in(username, password)
             except GeoError as exc:
-                st.error(str(exc))
+                st.error(md(exc))
             else:
                 st.rerun()
     st.caption("First start: the one-time password of the user `demo` was printed in the "

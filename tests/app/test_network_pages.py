@@ -10,6 +10,7 @@ import pytest
 
 from geo.store import Store
 from tests.app.conftest import ensure_user, fresh_app, page, sign_in
+from ui.markup import shown
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +68,11 @@ def test_upload_choose_and_prepare_a_street_file(net_app):
                                                "application/xml")
     at.run()
     at.button(key="net_keep").click().run()
-    assert at.success[0].value == "Kept Stretford_extract.osm."
+    assert shown(at.success[0].value) == "Kept Stretford_extract.osm."
     at.selectbox(key="net_choice").set_value("Stretford_extract.osm").run()
     assert not at.exception
     assert re.match(r"Stretford_extract.osm: \d+ streets, [\d.]+ km, for walking",
-                    at.success[0].value)
+                    shown(at.success[0].value))
     [component] = at.get("component_instance")
     script = json.loads(component.proto.json_args)["script"]
     assert "Street graph" in script
@@ -81,7 +82,7 @@ def test_upload_choose_and_prepare_a_street_file(net_app):
 def test_candidates_use_the_street_network_and_check_routes(net_app):
     at, _ = net_app
     page(at, "pages/candidates.py")
-    caption = " ".join(c.value for c in at.caption)
+    caption = " ".join(shown(c.value) for c in at.caption)
     assert "street network (walk)" in caption
     assert "2 of the best have their school routes checked" in caption
     table = at.dataframe[0].value.set_index("Label")

@@ -174,3 +174,48 @@ def test_the_server_is_guarded_against_outbound_connections(app_server, tmp_path
                          check=True)
     assert "refused by the test guard: 192.0.2.1" in out.stdout
     assert log.read_text().split() == ["192.0.2.1"]
+
+
+#: Markdown and HTML that, if the app rendered it, would fetch from or link to another host
+#: (the page fixture fails the test on any request that leaves the app)
+MARKDOWN = ("![t](http://evil.example/pixel.png) [click](http://evil.example/) **bold** "
+            "<img src=http://evil.example/x.png> $x^2$ :red[red] www.evil.example")
+
+
+def test_hostile_text_in_a_case_is_shown_as_typed(page, app_server):
+    from geo import auth
+    from geo.demo import build_demo_case
+    from tests.e2e.conftest import PASSWORD
+
+    case = build_demo_case()
+    people = case["people"].copy()
+    people["label"] = [f"{MARKDOWN} {pid}" for pid in people["person_id"]]
+    case = case.replace(case=case["case"].assign(case_ref="HOSTILE-1", title=MARKDOWN),
+                        people=people)
+    with app_server.store() as store:
+        ref = store.create_case(case, actor="e2e set-up")
+        otp = auth.add_user(store, "e2e-hostile", "analyst", actor="e2e set-up",
+                            display_name=MARKDOWN, cases=(ref,))
+        auth.change_password(store, "e2e-hostile", otp, PASSWORD)
+
+    sign_in(page, "e2e-hostile")
+    settle(page, "OFFICIAL-SENSITIVE")
+    banner = page.get_by_text(f"HOSTILE-1: {MARKDOWN}").first
+    banner.wait_for(state="visible")  # the case title, as typed
+    assert f"Signed in as {MARKDOWN} (analyst)" in text_of(page, r"^Signed in as ")
+    open_screen(page, "Candidates", "Best now:")
+    assert f"{MARKDOWN} P02" in text_of(page, r"candidates are eligible for")
+    open_screen(page, "Agreements", "Download the annex (PDF)")
+    assert text_of(page, r"no-go area\(s\) covering").startswith(MARKDOWN)
+    shot(page, "10-hostile-text")
+    assert page.locator("a[href*='evil.example']").count() == 0
+    assert page.locator("img[src*='evil.example']").count() == 0
+    assert page.locator("strong", has_text="bold").count() == 0
+
+
+def text_of(page, pattern: str) -> str:
+    """The text of the first element matching ``pattern``, as a person reads it (without the
+    invisible word joiners that keep a web address in a name from becoming a link)."""
+    found = page.get_by_text(re.compile(pattern)).first
+    found.wait_for(state="visible")
+    return found.inner_text().replace("\u2060", "")
