@@ -126,6 +126,18 @@ def test_moving_a_weight_changes_the_order(page):
     shot(page, "04-weights-moved")
 
 
+def test_tables_have_no_unrecorded_csv_download(page):
+    sign_in(page, "e2e-analyst")
+    settle(page, "OFFICIAL-SENSITIVE")
+    open_screen(page, "Candidates", "Best now:")
+    page.locator('[data-testid="stDataFrame"]').first.hover()
+    toolbar = page.locator('[data-testid="stElementToolbar"]').first
+    toolbar.get_by_role("button", name="Search").wait_for(state="visible")
+    assert toolbar.get_by_role("button", name="Download as CSV").count() == 0
+    # the screen's own download asks for a purpose (recorded) first
+    page.get_by_role("button", name="Prepare: Download the ranking (CSV)").wait_for()
+
+
 def test_a_drawn_zone_is_saved(page):
     sign_in(page, "e2e-analyst")
     settle(page, "OFFICIAL-SENSITIVE")
