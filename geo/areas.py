@@ -553,8 +553,11 @@ def _why_and_limits(surface: Surface, part, cells: np.ndarray, min_score: float,
         else:
             vals = a.school_min[cells]
             school_max, far_name = float(np.nanmax(vals)), "the farthest school"
+            on_net = int((~a.school_estimated[cells]).sum())
+            how = (a.travel_note if on_net == len(vals) else
+                   f"{a.travel_note} for {on_net} of {len(vals)} cells, the rest estimated")
             why.append(f"school run {np.nanmin(vals):.0f} to {school_max:.0f} min "
-                       f"({a.travel_note}, at cell centres)")
+                       f"({how}, at cell centres)")
         if max_school > 0 and school_max >= 0.75 * max_school:
             limits.append(f"school run up to {school_max:.0f} min to {far_name} at its far "
                           f"edge (limit {max_school:g} min)")
@@ -565,11 +568,12 @@ def _why_and_limits(surface: Surface, part, cells: np.ndarray, min_score: float,
         pts = support.geometry.to_numpy()
         d_near = shapely.distance(part, pts)
         k = int(np.argmin(d_near))
+        detour = policy.table("travel")["detour_factor"]
         far_km = np.min(np.hypot(ring[:, 0, None] - support.geometry.x.to_numpy()[None, :],
                                  ring[:, 1, None] - support.geometry.y.to_numpy()[None, :]),
-                        axis=1).max() / 1000.0
-        why.append(f"support {d_near[k] / 1000:.1f} to {far_km:.1f} km from "
-                   f"{support['label'].iloc[k]}")
+                        axis=1).max() * detour / 1000.0
+        why.append(f"support {d_near[k] * detour / 1000:.1f} to {far_km:.1f} km from "
+                   f"{support['label'].iloc[k]} (estimated: straight line x {detour:g})")
         max_support = j.max_support_km
         if max_support > 0 and far_km >= 0.75 * max_support:
             limits.append(f"support up to {far_km:.1f} km away at its far edge (limit "

@@ -26,7 +26,9 @@ Ties are broken by a stated rule: eligible rows by score (high first, unrounded)
 hard constraints broken (few first), then score and candidate id.
 
 Travel times are estimated as straight-line distance x ``travel.detour_factor`` at
-``travel.speed_kph`` (``school_min_estimated`` true) unless a street graph is given.
+``travel.speed_kph`` (``school_min_estimated`` true) unless a street graph is given; the
+distance to support is likewise straight line x ``travel.detour_factor`` unless the graph
+gives a road distance.
 """
 
 from __future__ import annotations
@@ -293,10 +295,11 @@ def assess(
     zone_hits = _zone_hits(points, members.zones)
     school_min, school_idx, school_est, school_status = _school_runs(
         px, py, members.schools, policy, travel)
+    t = policy.table("travel")
     if len(members.support):
         sup_geoms = np.asarray(members.support.geometry.values, dtype=object)
         sup_idx, sup_m = nearest(px, py, sup_geoms)
-        support_km = sup_m / 1000.0
+        support_km = sup_m * t["detour_factor"] / 1000.0  # estimated road distance
         support_est = np.ones(len(px), dtype=bool)
         if travel is not None:
             by_road, status = travel.distance_to_nearest(px, py,
@@ -308,7 +311,6 @@ def assess(
         sup_idx = np.full(len(px), -1)
         support_km = np.full(len(px), np.nan)
         support_est = np.ones(len(px), dtype=bool)
-    t = policy.table("travel")
     note = (f"estimated: straight line x {t['detour_factor']:g} at {t['speed_kph']:g} km/h"
             if travel is None else f"street network ({travel.mode})")
     lon, lat = bng_to_wgs84(px, py)
@@ -731,13 +733,15 @@ def _reasons(a: Assessment, j: Judgement, order: np.ndarray | None = None) -> pa
                            school_run_words))
     support = a.household.support
     if len(support):
+        detour = a.policy.table("travel")["detour_factor"]
         support_names = support["label"].astype(str).tolist()
         n_support = len(support_names)
         pieces.append(T.lookup(
             (2 * support_tenths + rows(a.support_estimated)) * n_support
             + np.maximum(rows(a.support_idx), 0),
             lambda k: T.concat(" Support ", T.decimal_words(k // n_support // 2, 1),
-                               T.take([" km by road from ", " km (straight line) from "],
+                               T.take([" km by road from ",
+                                       f" km (estimated: straight line x {detour:g}) from "],
                                       k // n_support % 2),
                                T.take(support_names, k % n_support), ".", n=len(k))))
     else:

@@ -124,6 +124,9 @@ _INTEGER_KEYS = {"min_incidents": (2, 100), "min_bedrooms": (0, 10),
                  "route_check_top": (0, 200), "max_areas": (1, 100)}
 #: Text keys with a fixed set of values.
 _CHOICES = {"network.mode": ("drive", "walk")}
+#: Keys that divide or measure a size, where 0 would crash or silently switch a rule off.
+_AT_LEAST = {"bandwidth_m": 1.0, "eps_m": 1.0, "buffer_m": 1.0, "max_snap_m": 1.0,
+             "scale.support_km": 0.1, "max_area_km2": 0.01}
 
 
 def _policy_range(path: str) -> tuple[float, float, str]:
@@ -149,7 +152,7 @@ def _policy_range(path: str) -> tuple[float, float, str]:
                                  ("_days", 1, 3650, "days"), ("_min", 0, 600, "minutes"),
                                  ("_kph", 1, 130, "km/h")):
         if key.endswith(suffix) or parent.endswith(suffix):
-            return lo, hi, unit
+            return _AT_LEAST.get(path, _AT_LEAST.get(key, lo)), hi, unit
     if key == "weight" or parts[0] == "weights":
         return 0.0, 10.0, ""
     if parent in ("kind", "confidence") or key.endswith("multiplier"):

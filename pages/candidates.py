@@ -83,12 +83,17 @@ except GeoError as exc:
     st.stop()
 
 n_ok = int(ranked["eligible"].sum())
+if routes is None:
+    runs = (f"{assessed.travel_note}; add a street file on the Street network screen for real "
+            "school-run times.")
+else:
+    on_net = int((~ranked["school_min_estimated"].astype(bool)).sum())
+    runs = (f"{assessed.travel_note} ({md(graph_name)}) for {on_net} of {len(ranked)} "
+            f"candidates{'' if on_net == len(ranked) else ', the rest estimated'}; "
+            f"{int((routes['status'] == 'ok').sum())} of the best have their school routes "
+            "checked.")
 st.caption(f"{n_ok} of {len(ranked)} candidates are eligible for "
-           f"{md(', '.join(labels[p] for p in movers))}. School runs: {assessed.travel_note}"
-           + (f" ({md(graph_name)}); {int((routes['status'] == 'ok').sum())} of the best have "
-              "their school routes checked." if routes is not None
-              else "; add a street file on the Street network screen for real school-run "
-              "times."))
+           f"{md(', '.join(labels[p] for p in movers))}. School runs: {runs}")
 st.text("Best now: " + candidates.best_line(ranked))
 table_col, detail_col = st.columns([3, 2])
 with table_col:

@@ -84,6 +84,11 @@ def test_candidates_use_the_street_network_and_check_routes(net_app):
     page(at, "pages/candidates.py")
     caption = " ".join(shown(c.value) for c in at.caption)
     assert "street network (walk)" in caption
+    n = len(at.dataframe[0].value)
+    on_net = (at.dataframe[0].value["Reasons"].str.contains(r"\(street network\)")).sum()
+    assert on_net > 0  # the caption says how many times came from the street network
+    assert f"for {on_net} of {n} candidates" in caption
+    assert ("the rest estimated" in caption) == (on_net < n)
     assert "2 of the best have their school routes checked" in caption
     table = at.dataframe[0].value.set_index("Label")
     assert "passes through Kingsway band" in table.loc["south flat", "Reasons"]

@@ -85,11 +85,33 @@ def test_overrides_apply_in_order_and_record_where_they_came_from(tmp_path):
         ("[weights\n", "x.toml: not valid TOML"),
         ("[sources.rival_area.kind]\ncastle = 1.0\n",
          "x.toml: unknown policy key 'sources.rival_area.kind.castle'"),
+        # sizes that would divide by zero or silently switch a rule off
+        ("[hotspots]\neps_m = 0\n",
+         "x.toml: policy key 'hotspots.eps_m' must be between 1 and 50000 metres, got 0"),
+        ("[scale]\nsupport_km = 0\n",
+         "x.toml: policy key 'scale.support_km' must be between 0.1 and 500 kilometres, got 0"),
+        ("[sources.incident]\nbandwidth_m = 0\n",
+         "x.toml: policy key 'sources.incident.bandwidth_m' must be between 1 and 50000 "
+         "metres, got 0"),
+        ("[network]\nmax_snap_m = 0\n",
+         "x.toml: policy key 'network.max_snap_m' must be between 1 and 50000 metres, got 0"),
+        ("[network]\nmode = \"cycle\"\n",
+         "x.toml: policy key 'network.mode' must be one of drive, walk, got 'cycle'"),
+        ("[network]\nmode = 1\n", "x.toml: policy key 'network.mode' must be text, got 1"),
     ],
 )
 def test_each_policy_error_is_refused_by_name(text, message):
     with pytest.raises(PolicyError, match=re.escape(message)):
         Policy.default().with_overrides(text, origin="x.toml")
+
+
+def test_a_bad_policy_stored_in_the_case_is_refused_by_name():
+    from geo.model import Case
+
+    case = Case({"policy": pd.DataFrame({"toml": ["[hotspots]\neps_m = 0\n"]})})
+    with pytest.raises(PolicyError, match=re.escape(
+            "the case's policy: policy key 'hotspots.eps_m' must be between 1 and 50000")):
+        policy_for_case(case)
 
 
 def test_a_missing_policy_file(tmp_path):

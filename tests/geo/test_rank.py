@@ -67,7 +67,7 @@ def test_a_candidate_clear_of_everything_is_eligible_and_first(tiny_case):
     assert out.loc["C2", "reasons"] == (
         "Eligible. Nearest threat: Bravo drug market AR2, 8.94 km away (8.44 km beyond its "
         "500 m exclusion). Threat 0.00 (none). School run 52 min to School (estimated). "
-        "Support 8.5 km (straight line) from Aunt.")
+        "Support 12.0 km (estimated: straight line x 1.4) from Aunt.")
 
 
 def test_nearest_threat_and_distance_by_hand(tiny_case):
@@ -77,6 +77,14 @@ def test_nearest_threat_and_distance_by_hand(tiny_case):
     assert out.loc["C2", "nearest_threat_m"] == pytest.approx(c2.distance(ar2), abs=0.05)
     assert out.loc["C2", "nearest_threat"] == "Bravo drug market AR2"
     assert out.loc["C1", "nearest_threat_m"] == 0.0
+
+
+def test_support_distance_is_estimated_with_the_detour_factor(tiny_case):
+    out = by_id(ranked(tiny_case))
+    straight_km = shapely.Point(395_000, 390_000).distance(shapely.Point(392_000, 398_000)) / 1e3
+    assert out.loc["C2", "support_km"] == pytest.approx(straight_km * 1.4, abs=0.005)
+    assert "Support 12.0 km (estimated: straight line x 1.4) from Aunt." in out.loc["C2",
+                                                                                   "reasons"]
 
 
 def test_school_run_is_estimated_and_labelled(tiny_case):
@@ -133,7 +141,7 @@ def test_limits_are_hard(tiny_case):
     out = by_id(rank(a, limits={"max_school_min": 60}))
     assert out.loc["C2", "eligible"]
     out = by_id(rank(a, limits={"max_school_min": 60, "max_support_km": 5}))
-    assert "8.5 km from support exceeds the 5 km limit" in out.loc["C2", "reasons"]
+    assert "12.0 km from support exceeds the 5 km limit" in out.loc["C2", "reasons"]
 
 
 def test_weights_change_the_order_and_scores():
