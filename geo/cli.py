@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from geo import __version__
-from geo.errors import GeoError, ValidationError
+from geo.errors import GeoError, InputError, ValidationError
 from geo.settings import Settings
 
 
@@ -83,19 +83,23 @@ def _cmd_geocode(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    from geo.io import import_file, read_case, write_case
+    from geo.io import case_file_lock, import_file, read_case, write_case
     from geo.model import validate_case
     from geo.store import Changes, Store, stored_ref
 
     ref = stored_ref(args.case)
     if ref is None:
-        case = validate_case(read_case(args.case)).case
-        merged, summary = import_file(
-            case, args.layer, args.file, settings=settings, skip_unlocated=args.skip_unlocated
-        )
-        for warning in summary.warnings:
-            print(warning)
-        write_case(merged, args.case)
+        case_path = Path(args.case)
+        if not case_path.is_file():
+            msg = f"{args.case}: no such file"
+            raise InputError(msg)
+        with case_file_lock(case_path):
+            case = validate_case(read_case(case_path)).case
+            merged, summary = import_file(case, args.layer, args.file, settings=settings,
+                                          skip_unlocated=args.skip_unlocated)
+            for warning in summary.warnings:
+                print(warning)
+            write_case(merged, case_path)
         print(f"{Path(args.file).name}: {summary}")
         return 0
     with Store.from_settings(settings) as store:
@@ -222,11 +226,15 @@ def _cmd_cases_export(args: argparse.Namespace, settings: Settings) -> int:
     from geo.store import Store
 
     why = _purpose(args, "export a case")
+    if Path(args.out).suffix.lower() != ".gpkg":
+        msg = f"{Path(args.out).name}: a case file must end in .gpkg"
+        raise InputError(msg)
     with Store.from_settings(settings) as store:
-        version = store.case_info(args.ref).version
+        loaded = store.load_case(args.ref)  # refuses an archived or unknown case first
+        # recorded before the data leaves; a refused export is not recorded as one
         _record(store, args, "export", args.ref,
-                {"format": "gpkg", "file": Path(args.out).name, "version": version}, why=why)
-        loaded = store.load_case(args.ref)
+                {"format": "gpkg", "file": Path(args.out).name, "version": loaded.version},
+                why=why)
         path = write_case(loaded.case, args.out)
     print(f"wrote {path} (case {loaded.ref}, version {loaded.version})")
     return 0
@@ -283,6 +291,9 @@ def _cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from geo.store import backup_database, display_url
 
     url = settings.resolved_database_url
+    if Path(args.out).exists():  # refused before it is recorded as a backup
+        msg = f"{args.out}: already exists; a backup never overwrites a file"
+        raise InputError(msg)
     _record_in(url, args, "backup", what={"file": Path(args.out).name},
                why=" ".join((args.purpose or "").split()))
     path = backup_database(url, args.out)
@@ -439,12 +450,15 @@ def _cmd_rank(args: argparse.Namespace, settings: Settings) -> int:
         zones = route_zones(case, policy, assessed.household.zones, as_of=as_of)
         ranked, routes = rank_with_routes(assessed, travel, zones)
         crossing = routes[routes["crosses_zone"]]
-        print(f"school routes checked for {len(routes)} candidates; "
-              f"{len(crossing)} pass through a no-go area or exclusion zone")
+        n_ok = int((routes["status"] == "ok").sum())
+        print(f"school routes checked for {n_ok} of the best {len(routes)} candidates"
+              + (f" ({len(routes) - n_ok} have no street route)" if n_ok < len(routes) else "")
+              + f"; {len(crossing)} pass through a no-go area or exclusion zone")
     n_ok = int(ranked["eligible"].sum())
     print(f"ranked {len(ranked)} candidates: {n_ok} eligible, {len(ranked) - n_ok} not")
     for row in ranked.head(args.show).itertuples():
-        print(f"{row.rank:>4}  {row.candidate_id}  {row.postcode or '':<9} score {row.score:5.1f}"
+        postcode = row.postcode if isinstance(row.postcode, str) else ""
+        print(f"{row.rank:>4}  {row.candidate_id}  {postcode:<9} score {row.score:5.1f}"
               f"  {'eligible' if row.eligible else 'NOT eligible'}")
     out = ranked if not args.out.lower().endswith(".csv") else ranked[RANK_COLUMNS]
     _write(out[[*RANK_COLUMNS, "geometry"]] if "geometry" in out.columns else out, args.out,

@@ -140,9 +140,9 @@ def lookup_postcodes(values: Iterable[object]) -> pd.DataFrame:
     areas = normal.dropna().str[:2].str.rstrip("0123456789").unique()
     table = _tables(areas)
     position = table.index.get_indexer(normal.fillna("").to_numpy())
-    hit = position >= 0
-    easting = np.where(hit, table["easting"].to_numpy()[position], np.nan)
-    northing = np.where(hit, table["northing"].to_numpy()[position], np.nan)
+    # a NaN row at the end: position -1 (not found) reads it, even when the table is empty
+    easting = np.append(table["easting"].to_numpy(dtype=float), np.nan)[position]
+    northing = np.append(table["northing"].to_numpy(dtype=float), np.nan)[position]
     lon, lat = bng_to_wgs84(easting, northing)
     unknown = np.isnan(easting)
     lon[unknown] = np.nan

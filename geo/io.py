@@ -47,6 +47,7 @@ from geo.model import (
     RowLabels,
     check_layer,
     merge_rows,
+    renumber,
     validate_case,
 )
 from geo.settings import Settings
@@ -183,6 +184,23 @@ def open_case(path: str | os.PathLike) -> Case:
     return report.raise_if_fatal(source=Path(path).name)
 
 
+@contextmanager
+def case_file_lock(path: str | os.PathLike):
+    """Hold the case file for a read-change-write, so two imports into one GeoPackage at
+    once cannot silently drop each other's rows: the second waits, then reads the first's
+    result. The lock is an advisory ``flock`` on ``<file>.lock`` beside it (kept, since
+    removing it would let a third writer take a different lock)."""
+    import fcntl
+
+    target = Path(path)
+    with open(target.with_name(target.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def write_case(case: Case, path: str | os.PathLike) -> Path:
     """Write every layer to a GeoPackage in EPSG:27700, replacing ``path`` in one step.
 
@@ -262,9 +280,9 @@ def read_csv_text(data: bytes, name: str) -> pd.DataFrame:
         msg = f"{name}: the file is empty"
         raise InputError(msg)
     try:
-        frame = pd.read_csv(
-            _io.StringIO(text), dtype="str", keep_default_na=False, skipinitialspace=True
-        )
+        _check_row_lengths(text, name)
+        frame = pd.read_csv(_io.StringIO(text), dtype="str", keep_default_na=False,
+                            skipinitialspace=True, index_col=False)
     except (pd.errors.ParserError, csv.Error) as exc:
         msg = f"{name}: not a readable CSV ({str(exc).splitlines()[0]})"
         raise InputError(msg) from None
@@ -276,6 +294,20 @@ def read_csv_text(data: bytes, name: str) -> pd.DataFrame:
         raise InputError(msg)
     frame.columns = names
     return frame.replace("", None)
+
+
+def _check_row_lengths(text: str, name: str) -> None:
+    """Refuse a row with more cells than the header: its values would land in the wrong
+    columns (usually an unquoted comma, as in WKT). Rows are numbered as in a spreadsheet,
+    the header being row 1; blank lines are skipped, as the reader skips them."""
+    records = (r for r in csv.reader(_io.StringIO(text)) if r)
+    width = len(next(records, []))
+    for row, record in enumerate(records, start=2):
+        extra = record[width:]
+        if any(cell.strip() for cell in extra):
+            msg = (f"{name}: row {row} has {len(record)} values but the header names {width} "
+                   f"columns (a value containing a comma must be in double quotes)")
+            raise InputError(msg)
 
 
 def _column_name(raw: object) -> str:
@@ -402,7 +434,8 @@ def _polygons_from_wkt(frame: pd.DataFrame, layer: str) -> tuple[gpd.GeoDataFram
     geoms = []
     for i, text in enumerate(frame["wkt"]):
         try:
-            geoms.append(shapely.from_wkt(text) if text else None)
+            geoms.append(shapely.from_wkt(text) if isinstance(text, str) and text.strip()
+                         else None)
         except shapely.errors.GEOSException:
             problems.append(Problem("error", layer, row[i], "wkt", "not valid WKT"))
             geoms.append(None)
@@ -628,7 +661,7 @@ def import_file(
             msg = f"{name}: no row has a location"
             raise InputError(msg)
     checked, found = check_layer(layer, frame, row_base=2)
-    found = [_renumber(p, file_rows) for p in found]
+    found = [renumber(p, file_rows) for p in found]
     # the reader already said what is wrong with these rows' location: say it once
     flagged = {p.row for p in problems}
     said = {(p.row, p.column) for p in problems}
@@ -647,16 +680,6 @@ def _row_order(problem: Problem) -> int:
     """File-level problems first, then by row number (a stable sort keeps column order)."""
     head = problem.row.split(" (")[0]
     return int(head.split()[1]) if head.startswith("row ") else 0
-
-
-def _renumber(problem: Problem, file_rows: np.ndarray) -> Problem:
-    """Give a problem found after rows were skipped the row number it has in its file."""
-    if not problem.row.startswith("row "):
-        return problem
-    head, _, rest = problem.row.partition(" (")
-    position = int(head.split()[1]) - 2
-    label = f"row {file_rows[position]}" + (f" ({rest}" if rest else "")
-    return Problem(problem.severity, problem.layer, label, problem.column, problem.message)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -908,12 +908,29 @@ def merge_rows(
         raise ValidationError([Problem("error", layer, "", "", msg)], source=source)
     combined = _concat(existing, checked)
     merged = case.replace(**{layer: combined})
-    before = {str(p) for p in validate_case(case, now=now).errors}
-    after = validate_case(merged, now=now)
+    before = {str(p) for p in validate_case(case, now=now, row_base=2).errors}
+    after = validate_case(merged, now=now, row_base=2)
     new = [p for p in after.errors if str(p) not in before]
     if new:
-        raise ValidationError(new, source=source)
+        # the new rows come after the existing ones: give them their numbers in the file
+        numbers = list(row_numbers) if row_numbers is not None else range(2, len(checked) + 2)
+        raise ValidationError([renumber(p, numbers, skip=len(existing)) if p.layer == layer
+                               else p for p in new], source=source)
     return after.case
+
+
+def renumber(problem: Problem, numbers: Sequence[int], *, skip: int = 0) -> Problem:
+    """A problem found in a frame (header as row 1, first row as row 2) renamed to the row
+    it has in its file: position ``i`` after the first ``skip`` rows is ``numbers[i]``.
+    Problems not about one of those rows are returned as they are."""
+    if not problem.row.startswith("row "):
+        return problem
+    head, _, rest = problem.row.partition(" (")
+    position = int(head.split()[1]) - 2 - skip
+    if not 0 <= position < len(numbers):
+        return problem
+    label = f"row {numbers[position]}" + (f" ({rest}" if rest else "")
+    return Problem(problem.severity, problem.layer, label, problem.column, problem.message)
 
 
 def _concat(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:

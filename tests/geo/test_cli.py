@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from geo.cli import build_parser, main
+from geo.geocode import lookup_postcodes as geocode_lookup
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +117,52 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
 
 
 @pytest.mark.parametrize(
+    ("layer", "text", "message"),
+    [
+        # no postcode of the file is in an installed area: nothing to look up at all
+        ("candidates", "candidate_id,label,postcode\nX1,A,BT1 1AA\n",
+         "x.csv: error: candidates row 2 (X1) [postcode]: 'BT1 1AA' is not in Code-Point "
+         "Open"),
+        ("activity_areas", "area_id,group_id,wkt\nAA9,G-KES,\n",
+         "x.csv: error: activity_areas row 2 (AA9) [geometry]: geometry is missing or empty"),
+        # an unquoted comma pushes values into the wrong columns
+        ("activity_areas", "area_id,group_id,wkt\nAA9,G-KES,POLYGON((0 0, 1 0, 1 1, 0 0))\n",
+         "x.csv: row 2 has 6 values but the header names 3 columns (a value containing a "
+         "comma must be in double quotes)"),
+        ("candidates", "candidate_id,label,lat,lon\nR1,x,53.4,-2.2\nR2,y,53.4,-2.2,extra\n",
+         "x.csv: row 3 has 5 values but the header names 4 columns (a value containing a "
+         "comma must be in double quotes)"),
+        # a dangling reference is named by its row in the file, not in the merged layer
+        ("links", "person_id,address_id,relation\nP01,A01,frequents\nGHOST,A01,resides\n",
+         "x.csv: error: links row 3 [person_id]: refers to people 'GHOST', which does not "
+         "exist"),
+    ],
+)
+def test_each_bad_import_is_one_line_and_changes_nothing(demo_dir, tmp_path, capsys, layer,
+                                                          text, message):
+    case = tmp_path / "case.gpkg"
+    shutil.copy(demo_dir / "demo_case.gpkg", case)
+    before = hashlib.sha256(case.read_bytes()).hexdigest()
+    bad = tmp_path / "x.csv"
+    bad.write_text(text)
+    code, _, err = run(capsys, "import", str(case), layer, str(bad))
+    assert code == 2
+    assert one_line(err) == f"safeplan import: {message}"
+    assert hashlib.sha256(case.read_bytes()).hexdigest() == before
+
+
+def test_geocode_with_no_postcode_in_an_installed_area(capsys):
+    code, out, err = run(capsys, "geocode", "M1", "1AD")  # unquoted: two arguments
+    assert (code, out) == (2, "")
+    assert one_line(err) == ("safeplan geocode: 2 postcodes could not be geocoded: row 1 'M1' "
+                             "is not a valid UK postcode; row 2 '1AD' is not a valid UK "
+                             "postcode")
+    table = geocode_lookup(["ZZ99 9ZZ", "BT1 1AA"])
+    assert table["status"].tolist() == ["unknown", "unknown"]
+    assert table["easting"].isna().all()
+
+
+@pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["frobnicate"], "safeplan: argument COMMAND: invalid choice: 'frobnicate'"),
@@ -158,6 +205,26 @@ def test_the_installed_command_runs():
                          capture_output=True, text=True, check=False)
     assert bad.returncode == 2
     assert bad.stderr == "safeplan validate: /nope.gpkg: no such file\n"
+
+
+def test_imports_into_one_case_file_at_once_lose_no_rows(demo_dir, tmp_path):
+    """Four people import into the same GeoPackage at the same moment: every row arrives."""
+    from geo.io import read_case
+
+    case = tmp_path / "shared.gpkg"
+    shutil.copy(demo_dir / "demo_case.gpkg", case)
+    postcodes = ["M1 1AD", "SK3 9EE", "M14 4PX", "M20 2RN"]
+    runs = []
+    for i, postcode in enumerate(postcodes):
+        f = tmp_path / f"p{i}.csv"
+        f.write_text(f"candidate_id,label,postcode\nPAR{i},Flat {i},{postcode}\n")
+        runs.append(subprocess.Popen(
+            [sys.executable, "-m", "geo.cli", "import", str(case), "candidates", str(f)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    results = [(r.wait(timeout=120), r.stderr.read()) for r in runs]
+    assert all(code == 0 for code, _ in results), results
+    ids = set(read_case(case)["candidates"]["candidate_id"])
+    assert {f"PAR{i}" for i in range(4)} <= ids
 
 
 def test_rank_writes_the_contract_columns(demo_dir, tmp_path, capsys):

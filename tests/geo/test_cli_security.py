@@ -242,6 +242,26 @@ def test_backup_and_restore_are_recorded(stored, second_url, tmp_path, capsys):
         assert audit.verify(store).ok
 
 
+def test_refused_exports_and_backups_are_not_recorded_as_done(stored, tmp_path, capsys):
+    backup = tmp_path / "taken.bak"
+    backup.write_text("somebody else's file")
+    code, _, err = cli(capsys, stored, "backup", str(backup), "--purpose", "nightly")
+    assert (code, one_line(err)) == (
+        2, f"safeplan backup: {backup}: already exists; a backup never overwrites a file")
+    code, _, err = cli(capsys, stored, "cases", "export", REF, "--out",
+                       str(tmp_path / "case.csv"), "--purpose", "court bundle")
+    assert (code, one_line(err)) == (
+        2, "safeplan cases export: case.csv: a case file must end in .gpkg")
+    assert cli(capsys, stored, "cases", "archive", REF)[0] == 0
+    code, _, err = cli(capsys, stored, "cases", "export", REF, "--out",
+                       str(tmp_path / "case.gpkg"), "--purpose", "court bundle")
+    assert code == 2
+    assert "archived" in one_line(err)
+    assert records(stored, action="backup") == []
+    assert records(stored, action="export") == []
+    assert not (tmp_path / "case.gpkg").exists()
+
+
 def test_db_upgrade_is_recorded(empty_url, capsys):
     cli(capsys, empty_url, "db", "upgrade")
     [upgraded] = records(empty_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import geopandas as gpd
 import numpy as np
@@ -134,6 +135,24 @@ def test_rank_command_with_a_graph(stretford, shared, tmp_path, capsys):
                  str(shared / "osm" / "stretford_kingsway_junction.osm")])
     printed = capsys.readouterr().out
     assert code == 0
-    assert "school routes checked for 2 candidates; 1 pass through" in printed
+    assert "school routes checked for 2 of the best 2 candidates; 1 pass through" in printed
     frame = pd.read_csv(out)
     assert not frame["school_min_estimated"].any()
+
+
+def test_safe_areas_say_how_many_school_runs_came_from_the_street_network(stretford):
+    """The extract covers a few streets; an area reaching past it is not all 'street network'."""
+    from geo.areas import grid_surface, safe_areas
+
+    graph, case, _ = stretford
+    policy = Policy.default().with_overrides(
+        {"network": {"mode": "walk"}, "areas": {"cell_m": 100, "min_area_km2": 0.05}},
+        origin="test")
+    travel = NetworkTravel(graph)
+    surface = grid_surface(case, policy, person_ids=["P", "C"], as_of=NOW, travel=travel)
+    on_net = int((~surface.assessment.school_estimated).sum())
+    assert 0 < on_net < len(surface.assessment.school_estimated)
+    [reasons] = safe_areas(case, policy, person_ids=["P", "C"], as_of=NOW,
+                           travel=travel)["reasons"]
+    assert re.search(r"school run \d+ to \d+ min \(street network \(walk\) for \d+ of \d+ "
+                     r"cells, the rest estimated, at cell centres\)", reasons), reasons
