@@ -113,6 +113,12 @@ with detail_col:
     else:
         st.caption("Select a row to see the candidate's full explanation.")
 
+with st.expander("How threats are decided: the rules"):
+    st.dataframe(candidates.rules_table(), hide_index=True, width="stretch")
+    st.caption("Rivals are every group other than the subject's. Each threat source in the "
+               "reasons came from one of these rules; their strengths and distances are in "
+               "the case's policy.")
+
 st.subheader("The top candidates on the map")
 top_n = st.slider("Highlight the top", 5, 50, 20, 5, key="cand_top")
 layers = {"ranked": ranked, "zones": data.zones(view, dt.date.today()),

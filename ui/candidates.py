@@ -86,6 +86,15 @@ def explanation(row: pd.Series) -> list[tuple[str, str]]:
     ]
 
 
+def rules_table() -> pd.DataFrame:
+    """Who is at risk from whom (:data:`geo.sources.RULES`), one row per rule."""
+    from geo.sources import RULES
+
+    return pd.DataFrame({"Rule": [r.rule_id for r in RULES],
+                         "Source kind": [r.kind.replace("_", " ") for r in RULES],
+                         "What becomes a threat source": [r.text for r in RULES]})
+
+
 def check_weights(weights: dict[str, float]) -> None:
     if sum(weights.values()) <= 0:
         msg = "set at least one weight above zero"

@@ -89,6 +89,15 @@ def test_candidates_are_ranked_and_weights_change_the_order(app):
     assert eligible["School run (min)"].is_monotonic_increasing
 
 
+def test_the_threat_rules_are_shown_beside_the_ranking(app):
+    from geo.sources import RULES
+
+    page(app, "pages/candidates.py")
+    rules = next(d.value for d in app.dataframe if "Rule" in d.value.columns)
+    assert rules["Rule"].tolist() == [r.rule_id for r in RULES]
+    assert "former" in " ".join(rules["What becomes a threat source"])  # the former home counts
+
+
 def test_a_hard_limit_refuses_candidates(app):
     page(app, "pages/candidates.py")
     n_before = int(app.dataframe[0].value["Eligible"].sum())
