@@ -80,7 +80,19 @@ _BLANK = "_" * 24
 # no-go areas
 
 
-def _person(case: Case, person_id: str) -> pd.Series:
+#: Who a working agreement (and its no-go list) is made with: the adults around the subject.
+ADULT_ROLES = ("partner", "former_partner", "relative", "associate")
+_NOT_FOR = {
+    "subject": "is the subject, the person under threat: working agreements are for the "
+               "adults around him",
+    "child": "is a child: the agreement is made with the adult who cares for them",
+    "rival": "is a rival: working agreements are for the people being protected",
+}
+
+
+def _person(case: Case, person_id: str, *, signs: bool = False) -> pd.Series:
+    """The person's row; a rival has no no-go list, and only an adult around the subject
+    ``signs`` a working agreement."""
     people = case["people"]
     hit = people[people["person_id"].astype(str) == str(person_id).strip()]
     if not len(hit):
@@ -88,9 +100,12 @@ def _person(case: Case, person_id: str) -> pd.Series:
         msg = f"unknown person id {person_id!r} (people in the case: {known})"
         raise InputError(msg)
     row = hit.iloc[0]
-    if row["role"] == "rival":
-        msg = (f"{row['person_id']} ({row['label']}) is a rival: working agreements are for the "
-               f"people being protected")
+    if row["role"] == "rival" or (signs and row["role"] not in ADULT_ROLES):
+        adults = ", ".join(people.loc[people["role"].isin(ADULT_ROLES), "person_id"]
+                           .astype(str)) or "none"
+        msg = (f"{row['person_id']} ({row['label']}) "
+               f"{_NOT_FOR.get(row['role'], 'cannot have a working agreement')} "
+               f"(adults in the case: {adults})")
         raise InputError(msg)
     return row
 
@@ -405,7 +420,7 @@ def build_agreement(
         agree); no review date; a bad template; text that would show an address where the
         family lives or might live.
     """
-    person = _person(case, person_id)
+    person = _person(case, person_id, signs=True)
     pid = str(person["person_id"])
     label = str(person["label"])
     tpl, origin = _template(template)

@@ -187,6 +187,10 @@ def _case_boundaries(case: Case) -> gpd.GeoDataFrame:
                             geometry=b.geometry.to_numpy(), crs=BNG)
 
 
+#: The layers whose extent (plus a margin) is the study region when no boundary is given.
+STUDY_LAYERS = ("addresses", "incidents", "activity_areas", "candidates", "zones")
+
+
 def study_region(case: Case, policy: Policy, *,
                  within: str | os.PathLike | gpd.GeoDataFrame | None = None) -> Region:
     """The region to search: the case's features plus a margin, or a boundary.
@@ -216,11 +220,11 @@ def study_region(case: Case, policy: Policy, *,
     """
     named = _case_boundaries(case)
     if within is None:
-        frames = [case[n] for n in ("addresses", "incidents", "activity_areas", "candidates",
-                                    "zones") if len(case[n])]
+        frames = [case[n] for n in STUDY_LAYERS if len(case[n])]
         if not frames:
             msg = ("the case has no addresses, incidents, areas or candidates to set a study "
-                   "region: give a boundary (--within NAME or FILE)")
+                   "region: add some, or search within a boundary (imported into the case, or "
+                   "--within NAME or FILE on the command line)")
             raise InputError(msg)
         bounds = np.array([f.total_bounds for f in frames])
         margin = float(policy.get("areas.margin_m"))

@@ -525,6 +525,8 @@ def case_map(
     top_n: int = 20,
     show_heat: bool = False,
     draw: bool = False,
+    label_zones: bool = False,
+    fit: gpd.GeoDataFrame | None = None,
     height: int = 640,
 ) -> folium.Map:
     """One map of the whole case (see the module notes).
@@ -550,6 +552,10 @@ def case_map(
         How many of the best eligible candidates carry their rank number.
     draw
         Add the polygon drawing tool (for drawing a zone).
+    label_zones
+        Put each zone's id on it (the numbers of a person's no-go list).
+    fit
+        Fit the map to these features instead of the whole case.
     """
     policy = policy or Policy.default()
     as_of = as_of or dt.datetime.now()
@@ -643,6 +649,8 @@ def case_map(
                 ("Made", getattr(r, "source", None))]),
             lambda r: f"{r.zone_id}: {r.reason}",
         )
+        if label_zones:
+            _Points(_number_labels(zones, zones["zone_id"], EXCLUSION)).add_to(fg)
         fg.add_to(m)
         legend.append(("Zones", [(_swatch(EXCLUSION, border=EXCLUSION, dash=True, alpha=0.1),
                                   "Exclusion zone or no-go area")]))
@@ -659,6 +667,8 @@ def case_map(
                 ("Why", getattr(r, "reasons", None))]),
             lambda r: f"Safe area {getattr(r, 'rank', '')}: {getattr(r, 'name', '')}",
         )
+        if "rank" in safe_areas.columns:
+            _Points(_number_labels(safe_areas, safe_areas["rank"], SAFE_AREA)).add_to(fg)
         fg.add_to(m)
         legend.append(("Suggested", [(_swatch(SAFE_AREA, border=SAFE_AREA, alpha=0.2),
                                       "Safe area to ask housing providers about")]))
@@ -774,7 +784,7 @@ def case_map(
 
     folium.LayerControl(collapsed=True, position="topright").add_to(m)
     _Legend(_legend_html(legend)).add_to(m)
-    extent = _extent(case, zones, ranked)
+    extent = _extent(case, zones, ranked) if fit is None or not len(fit) else _bounds(fit)
     if extent is not None:
         m.fit_bounds(extent)
     return m
@@ -821,9 +831,17 @@ def _ranked_layer(m: folium.Map, ranked: gpd.GeoDataFrame, top_n: int) -> None:
     fg.add_to(m)
 
 
-def _extent(case: Case, *others) -> list[list[float]] | None:
-    frames = [case[n] for n in ("activity_areas", "incidents", "addresses", "candidates")]
-    frames += [f for f in others if f is not None and len(f) and f.crs is not None]
+def _number_labels(frame: gpd.GeoDataFrame, numbers: pd.Series, colour: str) -> list[dict]:
+    """A numbered disc inside each shape (its representative point), not clickable."""
+    points = _wgs(frame).geometry.representative_point()
+    return [{"lat": round(pt.y, 6), "lon": round(pt.x, 6), "size": [22, 22], "z": 900,
+             "html": f"<div class='sp-rank' style='background:{colour}'>{esc(n)}</div>",
+             "interactive": False}
+            for n, pt in zip(numbers.astype(str), points, strict=True)
+            if pt is not None and not pt.is_empty]
+
+
+def _bounds(*frames: gpd.GeoDataFrame) -> list[list[float]] | None:
     boxes = [gpd.GeoSeries(f.geometry.values, crs=f.crs).to_crs(WGS84).total_bounds
              for f in frames if len(f)]
     if not boxes:
@@ -831,6 +849,12 @@ def _extent(case: Case, *others) -> list[list[float]] | None:
     b = np.array(boxes)
     return [[float(b[:, 1].min()), float(b[:, 0].min())],
             [float(b[:, 3].max()), float(b[:, 2].max())]]
+
+
+def _extent(case: Case, *others) -> list[list[float]] | None:
+    frames = [case[n] for n in ("activity_areas", "incidents", "addresses", "candidates")]
+    frames += [f for f in others if f is not None and len(f) and f.crs is not None]
+    return _bounds(*frames)
 
 
 def feature_at(layers: Mapping[str, gpd.GeoDataFrame], lat: float, lon: float, *,

@@ -8,7 +8,7 @@ import datetime as dt
 import streamlit as st
 
 from geo.agreement import no_go_areas
-from geo.areas import areas_from_surface
+from geo.areas import STUDY_LAYERS, areas_from_surface
 from geo.errors import GeoError
 from ui import data, exports, mapview, people, shell
 from ui.markup import md
@@ -23,14 +23,28 @@ today = dt.date.today()
 labels = people.labels(case)
 default = people.default_household(case)
 
-safe_tab, nogo_tab = st.tabs(["Suggested safe areas", "No-go areas for a person"])
-with safe_tab:
+# one section at a time: a map drawn inside a hidden tab is laid out at size 0 and opens blank
+section = st.radio("Show", ["Suggested safe areas", "No-go areas for a person"],
+                   horizontal=True, key="areas_section", label_visibility="collapsed")
+if section == "Suggested safe areas":
     st.caption("The case's rules (exclusions, zones, threat, school and support limits) are "
                "evaluated on a grid of 250 m cells over the study area; good cells merge into "
                "areas, named by postcode districts and sectors. Housing providers can be asked "
                "to look in these areas before any address exists.")
     movers = st.multiselect("For", list(labels), default=default,
                             format_func=lambda p: labels[p], key="areas_people")
+    boundaries = sorted(case["boundaries"]["name"].dropna().astype(str).unique()) \
+        if len(case["boundaries"]) else []
+    whole = "the case's features plus a margin"
+    within = st.selectbox(
+        "Search within", [whole, *boundaries], key="areas_within",
+        help="A boundary imported into the case's boundaries layer (Case data), such as a "
+             "local authority, or the area around the case's own features.")
+    if within == whole and not any(len(case[n]) for n in STUDY_LAYERS):
+        st.info("Nothing to search around yet: add addresses, incidents or candidates on Case "
+                "data, or import a boundary (such as a local authority) into the boundaries "
+                "layer and search within it.")
+        st.stop()
     opts = policy.table("areas")
     left, right = st.columns(2)
     min_score = left.slider("Lowest score for a cell to count", 0, 100,
@@ -38,7 +52,8 @@ with safe_tab:
     min_km2 = right.slider("Smallest area (km²)", 0.25, 5.0, float(opts["min_area_km2"]), 0.25,
                            key="areas_min_km2")
     try:
-        grid = data.surface(view, tuple(movers), today)
+        grid = data.surface(view, tuple(movers), today,
+                            within=None if within == whole else within)
         found = areas_from_surface(grid, min_score=min_score, min_area_km2=min_km2)
     except GeoError as exc:
         st.error(md(exc))
@@ -52,16 +67,20 @@ with safe_tab:
     else:
         st.dataframe(found[["rank", "name", "score", "area_km2", "reasons",
                             "postcode_sectors"]], hide_index=True, width="stretch",
-                     key="areas_table")
-        m = mapview.build_map(case, policy, {"safe_areas": found,
-                                             "zones": data.zones(view, today)},
+                     key="areas_table",
+                     column_config={"reasons": st.column_config.TextColumn(width="large"),
+                                    "name": st.column_config.TextColumn(width="medium")})
+        zones = data.zones(view, today)
+        m = mapview.build_map(case, policy, {"safe_areas": found, "zones": zones,
+                                             "sectors": data.sectors(data.study_bounds(case)),
+                                             "fit": found},
                               data.settings(), as_of=today, draw=False, show_heat=False,
                               top_n=0)
+        st.caption("Each safe area carries its rank; exclusion zones are shaded red.")
         mapview.show(m, key="areas_map", height=560)
         exports.download_layer(found, f"{view.ref}-safe-areas", "the safe areas",
                                ref=view.ref, key="areas")
-
-with nogo_tab:
+else:
     st.caption("The exclusion zones that apply to a person plus the zones drawn for them, "
                "simplified so a person can follow them, with the postcode sectors each one "
                "touches. These go into the person's working agreement (Agreements screen).")
@@ -82,8 +101,11 @@ with nogo_tab:
                      hide_index=True, width="stretch", key="nogo_table")
         nogo_zones = nogo.assign(zone_id=nogo["number"].astype(str), kind="no_go")
         m = mapview.build_map(case.replace(candidates=case["candidates"].iloc[:0]), policy,
-                              {"zones": nogo_zones}, data.settings(), as_of=today, draw=False,
-                              show_heat=False, top_n=0)
+                              {"zones": nogo_zones, "label_zones": True, "fit": nogo_zones,
+                               "sectors": data.sectors(data.study_bounds(case))},
+                              data.settings(), as_of=today, draw=False, show_heat=False,
+                              top_n=0)
+        st.caption("Each no-go area carries its number in the list above.")
         mapview.show(m, key="nogo_map", height=520)
         exports.download_layer(nogo, f"{view.ref}-{person}-no-go", "the no-go areas",
                                ref=view.ref, key="nogo")

@@ -36,7 +36,10 @@ as_of = dt.date.today()
 shown = mapfilters.filtered(case, since=since, until=until, groups=chosen)
 layers = {}
 if show_zones:
-    layers["zones"] = data.zones(view, as_of)
+    try:
+        layers["zones"] = data.zones(view, as_of)
+    except GeoError as exc:  # e.g. no subject yet: nothing to derive zones from
+        st.info(f"No exclusion zones yet: {md(exc)}.")
 if show_hot:
     layers["hotspots"] = data.hotspots(view, as_of)
 if show_sectors:

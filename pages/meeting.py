@@ -27,8 +27,12 @@ meeting.keep(view)
 st.title("Meeting view")
 st.caption(md(view.note))
 today = dt.date.today()
-layers = {"zones": data.zones(view, today), "hotspots": data.hotspots(view, today),
+layers = {"hotspots": data.hotspots(view, today),
           "sectors": data.sectors(data.study_bounds(view.analysis_case()))}
+try:
+    layers["zones"] = data.zones(view, today)
+except GeoError as exc:  # e.g. no subject yet: nothing to derive zones from
+    st.info(f"No exclusion zones yet: {md(exc)}.")
 m = mapview.build_map(view.case, data.policy(view), layers, data.settings(), as_of=today,
                       draw=False, show_heat=False, top_n=0)
 mapview.show(m, key="meeting_map", height=700)
@@ -39,4 +43,7 @@ with left:
     st.dataframe(meeting.people_table(view), hide_index=True, width="stretch")
 with right:
     st.subheader("Exclusion zones")
-    st.dataframe(meeting.zones_table(layers["zones"]), hide_index=True, width="stretch")
+    if "zones" in layers:
+        st.dataframe(meeting.zones_table(layers["zones"]), hide_index=True, width="stretch")
+    else:
+        st.caption("None yet.")

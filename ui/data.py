@@ -165,16 +165,18 @@ def route_zones(view: CaseView, person_ids: tuple[str, ...], as_of: dt.date
 
 @st.cache_resource(max_entries=8, show_spinner="Evaluating the grid of the study area...")
 def _surface(ref: str, version: int, kind: str, person_ids: tuple[str, ...],
-             as_of: dt.date, _case: Case):
+             as_of: dt.date, within: str | None, _case: Case):
     from geo.areas import grid_surface
 
     return grid_surface(_case, policy_for_case(_case), person_ids=list(person_ids) or None,
-                        as_of=_moment(as_of))
+                        as_of=_moment(as_of), within=within)
 
 
-def surface(view: CaseView, person_ids: tuple[str, ...], as_of: dt.date):
-    """The safe-area surface (every 250 m cell judged like a candidate), cached."""
-    return _surface(view.ref, view.version, view.view, person_ids, as_of,
+def surface(view: CaseView, person_ids: tuple[str, ...], as_of: dt.date, *,
+            within: str | None = None):
+    """The safe-area surface (every 250 m cell judged like a candidate), cached; ``within``
+    names one of the case's boundaries to search instead of the case's extent."""
+    return _surface(view.ref, view.version, view.view, person_ids, as_of, within,
                     view.analysis_case())
 
 

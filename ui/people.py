@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from geo.agreement import ADULT_ROLES
 from geo.errors import GeoError
 from geo.model import Case
 from geo.sources import household
-
-ADULT_ROLES = ("partner", "former_partner", "relative", "associate")
 
 
 def labels(case: Case) -> dict[str, str]:

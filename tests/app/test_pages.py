@@ -213,16 +213,32 @@ def test_safe_areas_are_named_and_exportable(app):
     assert table["reasons"].str.len().min() > 20
     first_map = json.loads(app.get("component_instance")[0].proto.json_args)["script"]
     assert "Suggested safe areas" in overlays(first_map)
+    assert any("sector" in name.lower() for name in overlays(first_map))  # the base map
+    numbered = re.findall(r"sp-rank\\u0027 style=\\u0027background:#[0-9a-f]+\\u0027"
+                          r"\\u003e(\w+)\\u003c/div", first_map)
+    assert sorted(numbered, key=int) == [str(r) for r in table["rank"]]
     assert app.button(key="areas_prepare").proto.label.startswith(
         "Prepare: Download the safe areas")
 
 
 def test_no_go_areas_for_a_person(app):
     page(app, "pages/areas.py")
+    app.radio(key="areas_section").set_value("No-go areas for a person").run()
     app.selectbox(key="nogo_person").set_value("P05").run()
     table = app.dataframe[-1].value
     assert len(table) >= 1
     assert table["postcode_sectors"].str.len().min() > 0
+    # the map fits the no-go areas and numbers them as the list does
+    script = map_args(app)["script"]
+    numbered = re.findall(r"sp-rank\\u0027 style=\\u0027background:#[0-9a-f]+\\u0027"
+                          r"\\u003e(\w+)\\u003c/div", script)
+    assert sorted(numbered) == sorted(table["number"].astype(str))
+    bounds = re.search(r"fitBounds\(\s*\[\[([-\d.]+),\s*([-\d.]+)\],\s*\[([-\d.]+),\s*"
+                       r"([-\d.]+)\]\]", script)
+    south, west, north, east = map(float, bounds.groups())
+    # the no-go areas, not all of Greater Manchester
+    assert north - south < 0.2
+    assert east - west < 0.3
 
 
 def test_the_agreement_previews_and_prints(app):
@@ -244,3 +260,35 @@ def test_a_broken_agreement_template_is_a_message(app):
 def test_the_street_network_screen_without_a_file(app):
     page(app, "pages/network.py")
     assert "No street file yet" in app.info[0].value
+
+
+@pytest.fixture
+def new_case_app(isolated_settings):
+    """The app on a case just created from scratch: no people, no subject, nothing mapped."""
+    from geo.model import Case
+    from tests.app.conftest import ensure_user, fresh_app, sign_in, store_of
+
+    fresh_app()  # sets up the store
+    store = store_of(isolated_settings)
+    try:
+        if "NEW-1" not in {c.ref for c in store.list_cases()}:
+            store.create_case(Case({"case": pd.DataFrame({"case_ref": ["NEW-1"],
+                                                           "title": ["Just opened"]})}),
+                              actor="test")
+    finally:
+        store.close()
+    at = fresh_app()
+    return sign_in(at, ensure_user(isolated_settings, "analyst", cases=("NEW-1",),
+                                   name="new-case-analyst"))
+
+
+@pytest.mark.parametrize("path", ["pages/map.py", "pages/meeting.py", "pages/candidates.py",
+                                  "pages/areas.py", "pages/agreements.py",
+                                  "pages/case_data.py"])
+def test_a_new_empty_case_says_what_to_do_on_every_screen(new_case_app, path):
+    at = new_case_app
+    page(at, path)
+    assert "NEW-1" in banner(at)
+    said = " ".join(shown(x.value) for x in [*at.info, *at.warning, *at.error, *at.caption])
+    assert not at.error, [e.value for e in at.error]
+    assert said.strip()

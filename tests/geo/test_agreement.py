@@ -346,6 +346,11 @@ def test_safeplan_agreement_writes_a_pdf_and_an_html(demo_file, tmp_path, capsys
     ("argv", "message"),
     [(["--person", "P99", "--out", "a.pdf"], "unknown person id 'P99'"),
      (["--person", "P12", "--out", "a.pdf"], "P12 (Marcus Tolley) is a rival"),
+     (["--person", "P01", "--out", "a.pdf"], "P01 (Carl Brenwick) is the subject, the person "
+                                             "under threat"),
+     (["--person", "P03", "--out", "a.pdf"], "is a child: the agreement is made with the "
+                                             "adult who cares for them (adults in the case: "
+                                             "P02, P05"),
      (["--person", "P02", "--out", "a.docx"], "a.docx: an agreement is written as .pdf or "
                                               ".html (or its no-go areas as .geojson"),
      (["--person", "P02", "--out", "a.pdf", "--template", "none.toml"],

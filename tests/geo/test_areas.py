@@ -108,7 +108,7 @@ def test_an_unknown_boundary_lists_the_known_ones(tiny_layers):
 
 
 def test_a_case_with_nothing_on_the_map_needs_a_boundary():
-    with pytest.raises(InputError, match="give a boundary"):
+    with pytest.raises(InputError, match="search within a boundary"):
         study_region(validate_case({}).case, POLICY)
 
 
