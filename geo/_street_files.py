@@ -110,14 +110,48 @@ def check_file(path: Path, *, root: str) -> None:
     if not head.strip():
         msg = f"{path.name}: the file is empty"
         raise InputError(msg)
-    at = head.find(b"<" + root.encode())
-    if at < 0:
+    first, dtd = _prolog(head)
+    if dtd:
+        msg = f"{path.name}: XML with a DTD or entities is refused"
+        raise InputError(msg)
+    if first != root:
         kind = "an OpenStreetMap XML" if root == "osm" else "a GraphML"
         msg = f"{path.name}: not {kind} file (no <{root}> element at its start)"
         raise InputError(msg)
-    if b"<!DOCTYPE" in head[:at].upper() or b"<!ENTITY" in head[:at].upper():
-        msg = f"{path.name}: XML with a DTD or entities is refused"
-        raise InputError(msg)
+
+
+class _Stop(Exception):
+    pass
+
+
+def _prolog(head: bytes) -> tuple[str | None, bool]:
+    """The name of the first element and whether a DTD or entity comes before it, read by
+    an XML parser (so a DTD hidden after a comment or in a processing instruction's
+    neighbourhood is still seen); the parse stops at the first element."""
+    import xml.parsers.expat as expat
+
+    found: dict = {"root": None, "dtd": False}
+
+    def dtd(*_args):
+        found["dtd"] = True
+        raise _Stop
+
+    def start(name, _attrs):
+        found["root"] = name.rsplit(":", 1)[-1]
+        raise _Stop
+
+    parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = dtd
+    parser.EntityDeclHandler = dtd
+    parser.StartElementHandler = start
+    try:
+        parser.Parse(head, False)
+    except _Stop:
+        pass
+    except expat.ExpatError:  # not well formed: say DTD if anything looks like one
+        upper = head.upper()
+        found["dtd"] = b"<!DOCTYPE" in upper or b"<!ENTITY" in upper
+    return found["root"], found["dtd"]
 
 
 def sha256(path: Path) -> str:

@@ -243,13 +243,9 @@ def study_region(case: Case, policy: Policy, *,
                           named)
     path = Path(text)
     if path.suffix.lower() in (".geojson", ".json", ".gpkg", ".kml", ".shp") and path.exists():
-        import pyogrio
+        from geo.io import read_boundary_file
 
-        try:
-            frame = pyogrio.read_dataframe(path)
-        except Exception as exc:  # GDAL's DataSourceError and friends
-            msg = f"{path.name}: cannot read the boundary file ({type(exc).__name__})"
-            raise InputError(msg) from None
+        frame = read_boundary_file(path)
         given = _named(frame, path.name)
         return Region(shapely.union_all(given.geometry.to_numpy()), path.stem,
                       pd.concat([named, given], ignore_index=True))

@@ -132,6 +132,7 @@ def _quiet_gdal() -> Iterator[None]:
 
 
 def _read_case(path: Path, settings: Settings) -> Case:
+    check_geopackage(path, path.name)
     try:
         listed = pyogrio.list_layers(path)
     except Exception:  # GDAL's DataSourceError and friends
@@ -550,19 +551,10 @@ def read_rows(
         elif spec.geometry == "Polygon":
             frame, problems = _polygons_from_wkt(frame, layer)
     elif suffix in (".geojson", ".json", ".gpkg"):
-        try:
-            with _quiet_gdal():
-                if suffix == ".gpkg":
-                    _check_gpkg_layer(path, name, layer)
-                _check_feature_count(path, name, settings,
-                                     layer=layer if suffix == ".gpkg" else None)
-                kwargs = {"layer": layer} if suffix == ".gpkg" else {}
-                frame = pyogrio.read_dataframe(path, **kwargs)
-        except InputError:
-            raise
-        except Exception as exc:
-            msg = f"{name}: cannot be read as {suffix[1:].upper()} ({str(exc).splitlines()[0]})"
-            raise InputError(msg) from None
+        if suffix == ".gpkg":
+            frame = _read_gpkg_layer(path, name, layer, settings)
+        else:
+            frame = read_geojson(path.read_bytes(), name, settings)
         frame.columns = [_column_name(c) if c != frame.geometry.name else c
                          for c in frame.columns]
         if not spec.geometry:
@@ -580,16 +572,124 @@ def read_rows(
     return frame, problems
 
 
-def _check_gpkg_layer(path: Path, name: str, layer: str) -> None:
+def _read_gpkg_layer(path: Path, name: str, layer: str, settings: Settings) -> gpd.GeoDataFrame:
+    """One layer of an uploaded GeoPackage, checked by content before GDAL opens it."""
+    check_geopackage(path, name)
     try:
-        present = [str(n) for n, _ in pyogrio.list_layers(path)]
-    except Exception:
-        msg = f"{name}: not a GeoPackage that can be read"
+        with _quiet_gdal():
+            present = [str(n) for n, _ in pyogrio.list_layers(path)]
+            if layer not in present:
+                shown = ", ".join(present[:10]) or "none"
+                msg = f"{name}: has no layer {layer!r} to import (its layers: {shown})"
+                raise InputError(msg)
+            _check_feature_count(path, name, settings, layer=layer)
+            return pyogrio.read_dataframe(path, layer=layer)
+    except InputError:
+        raise
+    except Exception as exc:
+        msg = f"{name}: cannot be read as GPKG ({str(exc).splitlines()[0]})"
         raise InputError(msg) from None
-    if layer not in present:
-        shown = ", ".join(present[:10]) or "none"
-        msg = f"{name}: has no layer {layer!r} to import (its layers: {shown})"
+
+
+#: The first bytes of a GeoPackage (an SQLite 3 database) and its application ids (1.2+,
+#: 1.0, 1.1) at byte 68.
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_GPKG_IDS = (b"GPKG", b"GP10", b"GP11")
+
+
+def check_geopackage(path: Path, name: str) -> None:
+    """Refuse a file that is not a GeoPackage by its content, whatever its name.
+
+    GDAL chooses a reader by looking at a file, and some of its formats are instructions to
+    read other sources (a VRT or GDALG file can query any file or URL the server can reach).
+    Only a real GeoPackage is ever handed to GDAL; other uploads are parsed in Python.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(72)
+    if len(head) < 72 or not head.startswith(_SQLITE_MAGIC) or head[68:72] not in _GPKG_IDS:
+        msg = f"{name}: not a GeoPackage that can be read"
         raise InputError(msg)
+
+
+def read_boundary_file(path: str | os.PathLike, *,
+                       settings: Settings | None = None) -> gpd.GeoDataFrame:
+    """Every feature of a boundary file (GeoJSON, GeoPackage's first layer, KML or an ESRI
+    Shapefile), each checked by content as uploads are."""
+    settings = settings or Settings.from_env()
+    path = Path(path)
+    _check_size(path, settings)
+    suffix = path.suffix.lower()
+    if suffix in (".geojson", ".json"):
+        return read_geojson(path.read_bytes(), path.name, settings)
+    if suffix == ".kml":
+        return _read_kml(path.read_bytes(), path.name)
+    if suffix == ".gpkg":
+        check_geopackage(path, path.name)
+    elif suffix == ".shp":
+        with open(path, "rb") as handle:
+            if handle.read(4) != b"\x00\x00\x27\x0a":  # the shapefile's file code, 9994
+                msg = f"{path.name}: not an ESRI Shapefile"
+                raise InputError(msg)
+    else:
+        msg = f"{path.name}: a boundary file is .geojson, .gpkg, .kml or .shp"
+        raise InputError(msg)
+    try:
+        with _quiet_gdal():
+            _check_feature_count(path, path.name, settings)
+            return pyogrio.read_dataframe(path)
+    except InputError:
+        raise
+    except Exception as exc:
+        msg = f"{path.name}: cannot read the boundary file ({type(exc).__name__})"
+        raise InputError(msg) from None
+
+
+def read_geojson(data: bytes, name: str, settings: Settings) -> gpd.GeoDataFrame:
+    """A GeoJSON FeatureCollection (or one Feature) parsed in Python, never by GDAL.
+
+    Coordinates are WGS84 (RFC 7946) unless the file names EPSG:27700 in the old ``crs``
+    member; property names and values are kept as they are.
+    """
+    import json
+
+    try:
+        doc = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        msg = f"{name}: not valid GeoJSON ({str(exc).splitlines()[0]})"
+        raise InputError(msg) from None
+    kind = doc.get("type") if isinstance(doc, dict) else None
+    features = doc.get("features") if kind == "FeatureCollection" else [doc]
+    if kind not in ("FeatureCollection", "Feature") or not isinstance(features, list):
+        msg = f"{name}: not GeoJSON features (expected a FeatureCollection)"
+        raise InputError(msg)
+    if len(features) > settings.max_upload_rows:
+        msg = (f"{name}: the file has {len(features)} rows, over the limit of "
+               f"{settings.max_upload_rows}; nothing was read")
+        raise InputError(msg)
+    rows, shapes = [], []
+    for i, feature in enumerate(features, start=1):
+        if not isinstance(feature, dict) or feature.get("type") != "Feature":
+            msg = f"{name}: feature {i} is not a GeoJSON Feature"
+            raise InputError(msg)
+        props = feature.get("properties") or {}
+        if not isinstance(props, dict):
+            msg = f"{name}: feature {i} has properties that are not an object"
+            raise InputError(msg)
+        rows.append(props)
+        geometry = feature.get("geometry")
+        try:
+            shapes.append(None if geometry is None
+                          else shapely.from_geojson(json.dumps(geometry)))
+        except (shapely.errors.GEOSException, TypeError, ValueError):
+            msg = f"{name}: feature {i} has a geometry that is not valid GeoJSON"
+            raise InputError(msg) from None
+    crs_name = str(((doc.get("crs") or {}).get("properties") or {}).get("name", "")) \
+        if isinstance(doc.get("crs"), dict) else ""
+    crs = BNG if "27700" in crs_name else WGS84
+    frame = pd.DataFrame(rows, index=range(len(rows)))
+    if "geometry" in frame.columns:
+        frame = frame.rename(columns={"geometry": "geometry_property"})
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(shapes, crs=crs), crs=crs)
 
 
 def safe_filename(name: str) -> str:

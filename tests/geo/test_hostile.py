@@ -204,6 +204,93 @@ def test_street_files_with_a_dtd_are_refused(tmp_path, suffix, doctype):
         load_graph(f, mode="drive")
 
 
+def test_a_dtd_hidden_behind_a_comment_is_still_refused(tmp_path):
+    f = tmp_path / "streets.osm"
+    f.write_text('<?xml version="1.0"?><!-- <osm -->'
+                 '<!DOCTYPE osm [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+                 '<osm version="0.6"><node id="1" lat="53.4" lon="-2.2"/></osm>')
+    with pytest.raises(InputError, match=r"streets\.osm: XML with a DTD or entities is refused"):
+        load_graph(f, mode="drive")
+
+
+# ---------------------------------------------------------------------------------------------
+# files that tell GDAL to read something else
+
+
+SECRET = "TOPSECRET-77"
+
+
+def gdal_redirections(tmp_path) -> dict[str, str]:
+    """Files that GDAL would read as instructions to open another source: a local file here,
+    but the same works with /vsicurl/ URLs."""
+    secret = tmp_path / "secret.csv"
+    secret.write_text(f"candidate_id,label,lon,lat\nS1,{SECRET},-2.24,53.48\n")
+    vrt = (f"<OGRVRTDataSource><OGRVRTLayer name='candidates'><SrcDataSource>{secret}"
+           "</SrcDataSource><GeometryType>wkbPoint</GeometryType><GeometryField "
+           "encoding='PointFromColumns' x='lon' y='lat'/></OGRVRTLayer></OGRVRTDataSource>")
+    gdalg = ('{"type": "gdal_streamed_alg", "command_line": "gdal vector pipeline read '
+             f'{secret} ! write --output-format stream streamed_dataset"}}')
+    remote = vrt.replace(str(secret), "/vsicurl/http://192.0.2.1/secret.csv")
+    return {"vrt": vrt, "gdalg": gdalg, "vsicurl": remote}
+
+
+@pytest.mark.parametrize("kind", ["vrt", "gdalg", "vsicurl"])
+@pytest.mark.parametrize("suffix", [".geojson", ".json", ".gpkg"])
+def test_an_upload_cannot_make_gdal_read_another_source(tiny_case, tmp_path, kind, suffix,
+                                                        block_network):
+    f = tmp_path / f"vacancies{suffix}"
+    f.write_text(gdal_redirections(tmp_path)[kind])
+    with pytest.raises(InputError) as info:
+        import_file(tiny_case, "candidates", f)
+    assert str(info.value).startswith(f"vacancies{suffix}: not ")
+    assert SECRET not in str(info.value)
+    if suffix == ".gpkg":
+        with pytest.raises(InputError, match=f"vacancies{suffix}: not a GeoPackage"):
+            read_case(f)
+    assert block_network == []
+
+
+def test_a_database_that_is_not_a_geopackage_is_refused(tiny_case, tmp_path):
+    import sqlite3
+
+    f = tmp_path / "store.gpkg"  # an SQLite database (a store, say) renamed
+    with sqlite3.connect(f) as db:
+        db.execute("CREATE TABLE users (name TEXT, hash TEXT)")
+        db.execute("INSERT INTO users VALUES ('admin', ?)", (SECRET,))
+    with pytest.raises(InputError, match=r"store\.gpkg: not a GeoPackage that can be read"):
+        import_file(tiny_case, "candidates", f)
+    with pytest.raises(InputError, match=r"store\.gpkg: not a GeoPackage that can be read"):
+        read_case(f)
+
+
+def test_gdal_formats_that_reach_elsewhere_are_switched_off():
+    import subprocess
+    import sys
+
+    code = ("import geo, pyogrio; "
+            "print(sorted(set(geo.GDAL_SKIPPED) & set(pyogrio.list_drivers())))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_geojson_uploads_are_read_without_gdal(tiny_case, tmp_path, monkeypatch):
+    f = tmp_path / "vacancies.geojson"
+    f.write_text('{"type": "FeatureCollection", "features": [{"type": "Feature", '
+                 '"properties": {"candidate_id": "G1", "label": "Flat <b>1</b>"}, '
+                 '"geometry": {"type": "Point", "coordinates": [-2.24487, 53.48377]}}]}')
+
+    def never(*args, **kwargs):
+        raise AssertionError("GDAL opened an uploaded GeoJSON")
+
+    monkeypatch.setattr(geo_io.pyogrio, "read_dataframe", never)
+    monkeypatch.setattr(geo_io.pyogrio, "read_info", never)
+    merged, _ = import_file(tiny_case, "candidates", f)
+    row = merged["candidates"].set_index("candidate_id").loc["G1"]
+    assert row["label"] == "Flat <b>1</b>"
+    assert row.geometry.distance(shapely.Point(383_848, 398_589)) < 5
+
+
 # ---------------------------------------------------------------------------------------------
 # size and row limits, damaged files
 
