@@ -41,6 +41,7 @@ the family lives (:mod:`geo.meeting`), and :meth:`CaseView.screen` cleans derive
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -103,6 +104,8 @@ EDITABLE: dict[Role, frozenset[str]] = {
 }
 
 #: Which view of a case each role gets from :meth:`SecureStore.open_case`.
+#: What a viewer sees instead of a case title (a title may name the family).
+TITLE_WITHHELD = "(title not shown in the meeting view)"
 VIEWS: dict[Role, ViewKind] = {
     "admin": "full", "analyst": "full", "housing": "housing",
     "social_worker": "social_worker", "viewer": "meeting",
@@ -458,12 +461,18 @@ class SecureStore:
             return found
         with self.store.transaction(write=False) as conn:
             mine = set(auth.granted_cases(conn, me.username))
-        return [c for c in found if c.ref in mine]
+        return [self._titled(c) for c in found if c.ref in mine]
 
     def case_info(self, ref: str) -> CaseInfo:
         """One case's reference, title, version and status (no audit record)."""
         self._require("open", doing="see this case", case_ref=ref)
-        return self.store.case_info(ref)
+        return self._titled(self.store.case_info(ref))
+
+    def _titled(self, info: CaseInfo) -> CaseInfo:
+        """A viewer sees the meeting view only: a case title may name the family."""
+        if VIEWS[self.user.role] == "meeting":
+            return dataclasses.replace(info, title=TITLE_WITHHELD)
+        return info
 
     def open_case(self, ref: str, *, purpose: str = "",
                   include_archived: bool = False) -> CaseView:

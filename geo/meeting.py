@@ -7,8 +7,11 @@ at one shared screen. :func:`meeting_case` turns a case into what that screen ma
   (:func:`geo.sources.household`: the people at a ``temporary`` address by default) has its
   *protected places* withheld: every ``temporary`` address, and every address a household
   member resides at, attends, works at, is supported at or frequents (the family's school and
-  support network are where they can be found). Every candidate (a possible new address) is
-  withheld. Former homes (``resided``) stay: they are part of the threat picture.
+  support network are where they can be found). So is every such address of anyone else
+  around the subject (not the subject, not a rival) that rivals are not known to know: a
+  second family moved on its own is covered too. Every candidate (a possible new address) is
+  withheld. Former homes (``resided``) and addresses known to rivals stay: they are part of
+  the threat picture.
 - **Nothing near them either.** Any other address or incident within :data:`RADIUS_M` of a
   protected place is withheld (a second record of the same house, a threat made at the
   placement), as is any incident aimed at a withheld address, and any zone or activity area
@@ -236,10 +239,20 @@ def protected_places(case: Case, person_ids: Iterable[str] | None = None) -> _Pr
         members = ()
     addresses = case["addresses"]
     links = case["links"]
+    people = case["people"]
     current = links[links["person_id"].astype(str).isin(members)
                     & links["relation"].isin(CURRENT_RELATIONS)]
     ids = set(current["address_id"].astype(str))
     ids |= set(addresses.loc[addresses["kind"] == "temporary", "address_id"].astype(str))
+    # anyone else around the subject who may have moved too: where they are now, unless the
+    # rivals already know it (then it is part of the threat picture, not a secret)
+    others = set(people.loc[~people["role"].isin(["subject", "rival"]),
+                            "person_id"].astype(str)) - set(members)
+    unknown_to_rivals = set(addresses.loc[~addresses["known_to_rivals"].fillna(False)
+                                          .astype(bool), "address_id"].astype(str))
+    theirs = links[links["person_id"].astype(str).isin(others)
+                   & links["relation"].isin(CURRENT_RELATIONS)]
+    ids |= set(theirs["address_id"].astype(str)) & unknown_to_rivals
     places = addresses[addresses["address_id"].astype(str).isin(ids)]
     return _Protected(frozenset(ids), _xy(places), _xy(case["candidates"]), tuple(members))
 

@@ -70,13 +70,20 @@ def navigation():
     return st.navigation(pages, position="top")
 
 
-def start() -> CaseInfo | None:
-    """After navigation: open a case, draw the sidebar; returns the open case's info."""
+def start(*, titles: bool = True) -> CaseInfo | None:
+    """After navigation: open a case, draw the sidebar; returns the open case's info.
+    ``titles=False`` (the meeting view, on a shared screen) shows case references only: a
+    title may name the family."""
     st.session_state[READY_KEY] = True
     if session.user() is None or session.user().must_change_password:
         return None
     choose_default_case()
-    return sidebar()
+    return sidebar(titles=titles)
+
+
+def shows_titles(navigation) -> bool:
+    """Whether the screen about to run may show case titles (not the meeting view)."""
+    return getattr(navigation, "title", "") != SCREENS["meeting"][1]
 
 
 def page(screen: str) -> None:
@@ -99,10 +106,10 @@ def page(screen: str) -> None:
 
             signin.render()
             st.stop()
-        info = start()
+        info = start(titles=screen != "meeting")
         st.session_state.pop(READY_KEY, None)
         if screen not in ("sign_in", "password"):
-            banner(info)
+            banner(info, title=screen != "meeting")
     user = session.user()
     if screen not in ("sign_in", "password") and (
             user is None or user.role not in SCREENS[screen][3]):
@@ -131,8 +138,9 @@ def choose_default_case() -> None:
         open_case(demo[0] if demo else cases[0].ref)
 
 
-def banner(info: CaseInfo | None) -> None:
-    """The case's classification, on every screen."""
+def banner(info: CaseInfo | None, *, title: bool = True) -> None:
+    """The case's classification, on every screen (with its title unless ``title`` is
+    false)."""
     if info is None:
         user = session.user()
         if user is not None and not user.must_change_password and user.role != "viewer":
@@ -143,12 +151,13 @@ def banner(info: CaseInfo | None) -> None:
         f"<div style='background:{colour};color:#fff;padding:6px 12px;border-radius:4px;"
         f"font-weight:600;letter-spacing:.03em'>{html_text(info.classification)}"
         f"<span style='font-weight:400'> &nbsp;|&nbsp; {html_text(info.ref)}: "
-        f"{html_text(info.title or '')}</span></div>",
+        f"{html_text(info.title or '') if title else 'title not shown in the meeting view'}"
+        "</span></div>",
         unsafe_allow_html=True,
     )
 
 
-def sidebar() -> CaseInfo | None:
+def sidebar(*, titles: bool = True) -> CaseInfo | None:
     """Who is signed in, sign-out, and the case selector; returns the open case's info."""
     user = session.user()
     cases = session.secure().list_cases()
@@ -165,7 +174,8 @@ def sidebar() -> CaseInfo | None:
             return None
         index = refs.index(ref) if ref in refs else 0
         chosen = st.selectbox("Open case", refs, index=index,
-                              format_func=lambda r: f"{r}: {cases[refs.index(r)].title}",
+                              format_func=lambda r: (f"{r}: {cases[refs.index(r)].title}"
+                                                     if titles else r),
                               key="sidebar_case")
         if chosen != ref:
             open_case(chosen)

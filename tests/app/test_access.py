@@ -115,6 +115,20 @@ def test_the_meeting_view_shows_no_relocated_address_and_no_names(signed_in):
     assert "Partner" in set(people["person"])
 
 
+@pytest.mark.parametrize("role", ["viewer", "analyst"])
+def test_the_meeting_view_shows_no_case_title(signed_in, role):
+    """A title may name the family ("Operation ..." here); the shared screen shows none."""
+    at = page(signed_in(role), "pages/meeting.py")
+    words = " ".join(m.value for m in at.markdown)
+    assert "OFFICIAL-SENSITIVE" in words
+    assert "DEMO-2026-0147" in words
+    assert "Larkspur" not in words
+    assert all("Larkspur" not in o for o in at.selectbox(key="sidebar_case").options)
+    if role == "analyst":  # on the other screens the analyst sees the title
+        page(at, "pages/map.py")
+        assert "Larkspur" in " ".join(m.value for m in at.markdown)
+
+
 def test_one_time_password_must_be_changed_first(isolated_settings):
     at = fresh_app()
     store = store_of(isolated_settings)

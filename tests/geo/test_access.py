@@ -17,6 +17,7 @@ from geo.access import (
     EDITABLE,
     PERMISSIONS,
     REDACTION,
+    TITLE_WITHHELD,
     VIEWS,
     WHOLE,
     SecureStore,
@@ -291,6 +292,10 @@ def test_a_viewer_gets_the_meeting_view_only(store, ref):
     assert view.case["people"]["label"].tolist() == ["Subject", "Partner", "Child", "Rival"]
     assert not view.may_edit("zones")
     assert "Meeting view: people are shown by role" in view.note
+    # a case title may name the family: a viewer never gets it
+    assert [c.title for c in viewer.list_cases()] == [TITLE_WITHHELD]
+    assert viewer.case_info(ref).title == TITLE_WITHHELD
+    assert session(store, "analyst", cases=[ref]).case_info(ref).title != TITLE_WITHHELD
     with pytest.raises(AccessDenied, match="the viewer role may not see the history"):
         viewer.history(ref)
 

@@ -218,6 +218,33 @@ def test_the_demo_meeting_view_hides_the_placement_school_and_support():
         assert word not in html
 
 
+def test_a_second_family_that_moved_on_its_own_is_hidden_too():
+    """The former partner and her children move to a new flat: not the household the case's
+    rule picks (that is the family at the temporary placement), but still never shown."""
+    demo = build_demo_case()
+    flat = gpd.GeoDataFrame(
+        {"address_id": ["A13"], "label": ["Former partner's new flat, 14 Elm Road"],
+         "kind": ["home"], "postcode": ["SK4 1AA"], "known_to_rivals": [False],
+         "status": ["current"]}, geometry=[shapely.Point(389_000, 390_500)], crs=27700)
+    addresses = pd.concat([demo["addresses"], flat], ignore_index=True)
+    links = demo["links"].copy()
+    moved = links["person_id"].isin(["P05", "P06", "P07"]) & (links["relation"] == "resides")
+    links.loc[moved, "relation"] = "resided"
+    links = pd.concat([links, pd.DataFrame({"person_id": ["P05", "P06", "P07"],
+                                            "address_id": ["A13"] * 3,
+                                            "relation": ["resides"] * 3})], ignore_index=True)
+    case = demo.replace(addresses=addresses, links=links)
+    meeting = meeting_case(case)
+    assert meeting.household == ("P02", "P03", "P04")
+    shown = meeting.case["addresses"]
+    assert "A13" not in set(shown["address_id"])
+    assert "A02" in set(shown["address_id"])  # the former home, known to rivals, stays
+    assert (shown.geometry.distance(shapely.Point(389_000, 390_500)) > RADIUS_M).all()
+    html = case_map(meeting.case, as_of=AS_OF).get_root().render()
+    for word in ("Elm Road", "SK4 1AA"):
+        assert word not in html
+
+
 def test_the_meeting_case_is_a_valid_case(moved_case):
     meeting = meeting_case(moved_case)
     for case in (meeting.case, meeting.analysis_case):
