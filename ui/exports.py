@@ -54,7 +54,11 @@ def guarded_download(
                             key=f"{key}_purpose",
                             placeholder="for example: strategy meeting 27 Nov, housing panel")
     ready = f"{key}_ready"
-    token = hashlib.sha256(f"{purpose}|{what}".encode()).hexdigest()
+    # what was recorded: this user, this case, this purpose and this content; anything else
+    # (another case opened in the sidebar, say) needs its own record first
+    user = session.user()
+    token = hashlib.sha256(
+        f"{user.username if user else ''}|{ref}|{purpose}|{what}".encode()).hexdigest()
     if st.session_state.get(ready) != token:
         if st.button(f"Prepare: {label}", key=f"{key}_prepare", disabled=not purpose.strip()):
             try:

@@ -292,3 +292,37 @@ def test_a_new_empty_case_says_what_to_do_on_every_screen(new_case_app, path):
     said = " ".join(shown(x.value) for x in [*at.info, *at.warning, *at.error, *at.caption])
     assert not at.error, [e.value for e in at.error]
     assert said.strip()
+
+
+def test_an_export_recorded_for_one_case_does_not_carry_over_to_another(isolated_settings):
+    """Prepared on the demo case, the download button must not offer another case's file
+    when the sidebar switches case: that case's export has not been recorded."""
+    from geo.demo import build_demo_case
+    from tests.app.conftest import ensure_user, fresh_app, sign_in, store_of
+
+    fresh_app()
+    store = store_of(isolated_settings)
+    try:
+        if "COPY-1" not in {c.ref for c in store.list_cases()}:
+            demo = build_demo_case()
+            store.create_case(demo.replace(case=demo["case"].assign(case_ref="COPY-1")),
+                              actor="test")
+    finally:
+        store.close()
+    at = sign_in(fresh_app(), ensure_user(isolated_settings, "analyst", name="two-case-analyst",
+                                          cases=("DEMO-2026-0147", "COPY-1")))
+    at.selectbox(key="sidebar_case").set_value("DEMO-2026-0147").run()
+    page(at, "pages/candidates.py")
+    at.text_input(key="cand_export_purpose").set_value("housing panel").run()
+    at.button(key="cand_export_prepare").click().run()
+    assert len(at.get("download_button")) == 1
+    # (AppTest drops a sidebar choice made right after a download's rerun; a person's choice
+    # in the browser lands, and does what this does)
+    from ui.shell import CASE_KEY
+
+    at.session_state[CASE_KEY] = "COPY-1"
+    at.session_state["sidebar_case"] = "COPY-1"
+    at.run()
+    assert "COPY-1" in banner(at)
+    assert not at.get("download_button")
+    assert not at.button(key="cand_export_prepare").disabled  # a new record is needed
