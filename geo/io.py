@@ -555,10 +555,14 @@ def read_rows(
             frame = _read_gpkg_layer(path, name, layer, settings)
         else:
             frame = read_geojson(path.read_bytes(), name, settings)
-        frame.columns = [_column_name(c) if c != frame.geometry.name else c
-                         for c in frame.columns]
-        if not spec.geometry:
-            frame = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+        geometry = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
+        frame.columns = [_column_name(c) if c != geometry else c for c in frame.columns]
+        if geometry is None and spec.geometry:
+            msg = f"{name}: has no geometry for the {layer} layer"
+            raise InputError(msg)
+        if geometry is not None and not spec.geometry:
+            frame = pd.DataFrame(frame.drop(columns=geometry))
+        frame = frame.drop(columns=["fid"], errors="ignore")
         _check_rows(frame, name, settings)
     elif suffix == ".kml":
         frame = _read_kml(path.read_bytes(), name)

@@ -371,3 +371,21 @@ def test_spatial_exports_open_again(tiny_case, tmp_path, suffix):
     back = pyogrio.read_dataframe(path)
     assert len(back) == 3
     assert sorted(back["area_id"]) == ["AR1", "AR2", "AR3"]
+
+
+def test_a_layer_without_geometry_imports_from_a_geopackage(tiny_case, tmp_path):
+    import pyogrio
+
+    source = tiny_case.replace(people=pd.DataFrame({
+        "person_id": ["P7", "P8"], "label": ["Nan Newcomer", "Al Newcomer"],
+        "role": ["relative", "relative"]}))
+    path = write_case(source, tmp_path / "people.gpkg")
+    merged, _ = import_file(tiny_case, "people", path)
+    assert merged["people"]["person_id"].tolist()[-2:] == ["P7", "P8"]
+    # a layer that needs geometry is refused cleanly from a table without any
+    table = tmp_path / "table.gpkg"
+    pyogrio.write_dataframe(pd.DataFrame({"candidate_id": ["N1"], "label": ["x"]}), table,
+                            layer="candidates", driver="GPKG")
+    with pytest.raises(InputError, match=r"^table\.gpkg: has no geometry for the candidates "
+                                         r"layer$"):
+        import_file(tiny_case, "candidates", table)
