@@ -315,8 +315,13 @@ def reset_password(store: Store, username: str, *, actor: str) -> str:
     return password
 
 
-def change_password(store: Store, username: str, old: str, new: str) -> None:
+def change_password(store: Store, username: str, old: str, new: str, *,
+                    settings: Settings | None = None) -> None:
     """The user changes their own password, giving the current one.
+
+    The current password is checked as a sign-in is (:func:`authenticate`): a wrong one
+    counts towards the lockout and is in the audit trail, so the form cannot be used to
+    guess passwords.
 
     Raises
     ------
@@ -326,10 +331,7 @@ def change_password(store: Store, username: str, old: str, new: str) -> None:
         The new password breaks a rule (:func:`check_password`) or is the current one.
     """
     name = check_username(username)
-    with store.transaction(write=False) as conn:
-        row = conn.execute(select(users).where(users.c.username == name)).one_or_none()
-    if row is None or row.disabled or not verify_password(row.password_hash, old):
-        raise AccessDenied(SIGN_IN_FAILED)
+    authenticate(store, name, old, settings=settings)
     check_password(new, name)
     if new == old:
         msg = "the new password must differ from the current one"

@@ -103,6 +103,10 @@ def sign_out(*, reason: str = "signed out") -> None:
     for key in list(st.session_state):
         if not str(key).startswith("FormSubmitter"):
             del st.session_state[key]
+    if oidc_configured() and getattr(st.user, "is_logged_in", False):
+        # the provider's sign-in lives in a cookie: without this, the sign-in screen would
+        # sign the same person straight back in after a sign-out or an idle timeout
+        st.logout()
 
 
 def view(ref: str) -> CaseView:

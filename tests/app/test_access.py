@@ -194,3 +194,31 @@ def test_a_user_without_the_case_sees_no_case(isolated_settings):
     assert DEMO not in " ".join(m.value for m in at.markdown)
     at.switch_page("pages/map.py").run()
     assert not at.get("component_instance")
+
+
+def test_signing_out_also_ends_the_providers_sign_in(isolated_settings, monkeypatch):
+    """With OpenID Connect, the provider's sign-in is a cookie: a sign-out (or an idle
+    timeout) must end it too, or the sign-in screen lets the same person straight back in."""
+    import types
+
+    import streamlit
+    from streamlit.testing.v1 import AppTest
+
+    from ui import session
+
+    logged_out = []
+    monkeypatch.setattr(session, "oidc_configured", lambda: True)
+    monkeypatch.setattr(streamlit, "user", types.SimpleNamespace(is_logged_in=True,
+                                                                 email="a@example.org"))
+    monkeypatch.setattr(streamlit, "logout", lambda: logged_out.append(True))
+
+    def script():
+        from geo.auth import User
+        from ui import session
+
+        session.st.session_state[session.USER_KEY] = User("oidc-user", "O", "analyst", False)
+        session.sign_out(reason="idle")
+
+    at = AppTest.from_function(script, default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert logged_out == [True]

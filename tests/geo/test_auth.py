@@ -250,6 +250,20 @@ def test_users_change_their_own_password(store, alice):
     assert audit.search(store, action="password_changed")[0].username == "alice"
 
 
+def test_the_change_password_form_cannot_be_used_to_guess(store, alice):
+    changed = len(audit.search(store, action="password_changed"))
+    for _ in range(SETTINGS.max_failed_logins):
+        with pytest.raises(AccessDenied, match=auth.SIGN_IN_FAILED):
+            auth.change_password(store, "alice", "a guess at it", "another good phrase",
+                                 settings=SETTINGS)
+    failed = audit.search(store, action="sign_in_failed")
+    assert len(failed) == SETTINGS.max_failed_logins
+    assert audit.search(store, action="locked")[0].username == "alice"
+    with pytest.raises(AccessDenied):  # locked now, even with the right password
+        auth.change_password(store, "alice", GOOD, "another good phrase", settings=SETTINGS)
+    assert len(audit.search(store, action="password_changed")) == changed
+
+
 def test_a_disabled_account_cannot_sign_in_or_act(store, alice):
     auth.authenticate(store, "alice", GOOD, settings=SETTINGS)
     auth.disable_user(store, "alice", actor="root")
