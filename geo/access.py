@@ -71,7 +71,7 @@ if TYPE_CHECKING:
 ViewKind = Literal["full", "housing", "social_worker", "meeting"]
 Permission = Literal[
     "open", "meeting_view", "analyse", "create_case", "archive", "history", "row_history",
-    "undo", "export", "print", "manage_users", "read_audit",
+    "undo", "export", "print", "manage_users", "read_audit", "street_file",
 ]
 
 _ALL = frozenset(ROLES)
@@ -92,6 +92,7 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     "print": _STAFF,
     "manage_users": frozenset({"admin"}),
     "read_audit": frozenset({"admin"}),
+    "street_file": frozenset({"admin", "analyst", "housing"}),
 }
 
 #: The layers each role may change.
@@ -596,6 +597,15 @@ class SecureStore:
                      what={"version": new, "undid": version, "layers": _change_summary(rows)},
                      why=reason)
         return new
+
+    def record_street_file(self, ref: str, *, op: Literal["added", "chosen", "cleared"],
+                           file: str | None, sha256: str | None = None) -> None:
+        """Record a street file added for a case or chosen for it (it changes the case's
+        school-run times, and so which candidates are eligible); refused without the
+        right."""
+        me = self._require("street_file", doing="change a case's street file", case_ref=ref)
+        audit.record(self.store, user=me, action="change", case_ref=ref,
+                     what={"street_file": file, "op": op, "sha256": sha256})
 
     # -- exports and prints ------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ upload = st.file_uploader("Add a street file", type=["osm", "xml", "gz", "bz2", 
                           key="net_upload")
 if upload is not None and st.button("Keep this file", key="net_keep"):
     try:
-        st.success(f"Kept {md(network.save_upload(upload))}.")
+        st.success(f"Kept {md(network.save_upload(upload, view.ref))}.")
     except GeoError as exc:
         st.error(md(exc))
 
@@ -44,7 +44,11 @@ picked = st.selectbox("Street file for this case", options,
                       key="net_choice")
 name = None if picked == options[0] else picked
 if name != current:
-    network.choose(view.ref, name)
+    try:
+        network.choose(view.ref, name)
+    except GeoError as exc:
+        st.error(md(exc))
+        st.stop()
     st.rerun()
 if name is None:
     st.stop()

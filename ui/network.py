@@ -15,7 +15,7 @@ import streamlit as st
 from geo.errors import InputError
 from geo.network import NetworkTravel, load_graph
 from geo.settings import Policy
-from ui import data
+from ui import data, session
 from ui.uploads import safe_name
 
 SUFFIXES = (".osm", ".xml", ".gz", ".bz2", ".graphml")
@@ -33,8 +33,12 @@ def files() -> list[str]:
                   if p.is_file() and p.name.lower().endswith(SUFFIXES))
 
 
-def save_upload(upload) -> str:
-    """Keep an uploaded street file (size-limited, under a safe name); return its name."""
+def save_upload(upload, ref: str) -> str:
+    """Keep an uploaded street file (size-limited, under a safe name) and record it for the
+    case; return its name. A file of the same name but other content is never replaced
+    (another case may use it): the new one gets a numbered name."""
+    import hashlib
+
     name = safe_name(upload.name)
     if not name.lower().endswith(SUFFIXES):
         msg = f"{name}: a street file must be OpenStreetMap XML (.osm) or GraphML (.graphml)"
@@ -45,8 +49,18 @@ def save_upload(upload) -> str:
         msg = (f"{name}: {len(payload) / 1_048_576:.1f} MB is over the limit of "
                f"{data.settings().max_upload_mb:g} MB")
         raise InputError(msg)
-    (folder() / name).write_bytes(payload)
-    return name
+    digest = hashlib.sha256(payload).hexdigest()
+    target = folder() / name
+    n = 1
+    while target.exists() and hashlib.sha256(target.read_bytes()).hexdigest() != digest:
+        n += 1
+        target = target.with_name(f"{Path(name).stem}-{n}{Path(name).suffix}")
+    session.secure().record_street_file(ref, op="added", file=target.name, sha256=digest)
+    if not target.exists():
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_bytes(payload)
+        tmp.replace(target)
+    return target.name
 
 
 def _choices_file() -> Path:
@@ -63,6 +77,8 @@ def chosen(ref: str) -> str | None:
 
 
 def choose(ref: str, name: str | None) -> None:
+    """Use a street file for a case (or none), recorded in the audit trail first."""
+    session.secure().record_street_file(ref, op="chosen" if name else "cleared", file=name)
     path = _choices_file()
     choices = json.loads(path.read_text()) if path.exists() else {}
     if name:

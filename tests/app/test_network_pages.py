@@ -61,7 +61,7 @@ def net_app(stretford_store, isolated_settings):
     return at, stretford_store
 
 
-def test_upload_choose_and_prepare_a_street_file(net_app):
+def test_upload_choose_and_prepare_a_street_file(net_app, isolated_settings):
     at, osm = net_app
     page(at, "pages/network.py")
     at.file_uploader(key="net_upload").upload("Stretford extract.osm", osm.read_bytes(),
@@ -69,8 +69,27 @@ def test_upload_choose_and_prepare_a_street_file(net_app):
     at.run()
     at.button(key="net_keep").click().run()
     assert shown(at.success[0].value) == "Kept Stretford_extract.osm."
+    # the same name with other content never replaces a file another case may use
+    at.file_uploader(key="net_upload").upload("Stretford extract.osm",
+                                              osm.read_bytes() + b"\n<!-- edited -->\n",
+                                              "application/xml")
+    at.run()
+    at.button(key="net_keep").click().run()
+    assert shown(at.success[0].value) == "Kept Stretford_extract-2.osm."
     at.selectbox(key="net_choice").set_value("Stretford_extract.osm").run()
     assert not at.exception
+    from geo import audit
+    from tests.app.conftest import store_of
+
+    store = store_of(isolated_settings)
+    try:
+        made = [r.what for r in audit.search(store, action="change", case_ref="NET-1")
+                if "street_file" in r.what]
+    finally:
+        store.close()
+    assert [(w["op"], w["street_file"]) for w in reversed(made)] == [
+        ("added", "Stretford_extract.osm"), ("added", "Stretford_extract-2.osm"),
+        ("chosen", "Stretford_extract.osm")]
     assert re.match(r"Stretford_extract.osm: \d+ streets, [\d.]+ km, for walking",
                     shown(at.success[0].value))
     [component] = at.get("component_instance")
