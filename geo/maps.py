@@ -148,7 +148,6 @@ MAP_CSS = """
 .sp-icon { background: none; border: none; }
 .sp-label { color: #555; font-size: 11px; font-weight: 600; white-space: nowrap;
   text-shadow: 0 0 3px #fff, 0 0 3px #fff; pointer-events: none; }
-.sp-hide-labels .sp-label { display: none; }
 .sp-rank { background: #1a9850; color: #fff; border: 2px solid #fff; border-radius: 50%;
   width: 22px; height: 22px; line-height: 18px; text-align: center; font: 700 11px
   system-ui, sans-serif; box-shadow: 0 0 2px #000; }
@@ -157,7 +156,7 @@ MAP_CSS = """
 .sp-addr.sp-known { border-color: #b2182b; box-shadow: 0 0 0 2px #fff, 0 0 0 4px #b2182b; }
 .sp-legend { background: rgba(255,255,255,.93); padding: 4px 8px; border-radius: 6px;
   box-shadow: 0 1px 4px rgba(0,0,0,.35); font: 11px/1.3 system-ui, sans-serif;
-  max-height: 55vh; overflow-y: auto; max-width: 320px; }
+  max-height: 42vh; overflow-y: auto; max-width: 320px; }
 .sp-legend summary { cursor: pointer; font-weight: 700; font-size: 12px; }
 .sp-legend h4 { margin: 5px 0 1px; font-size: 11px; color: #333; }
 .sp-legend .row { display: flex; align-items: center; gap: 5px; white-space: nowrap; }
@@ -332,27 +331,43 @@ class _Legend(_Script):
 
 
 class _LabelZoom(_Script):
-    """Hide the postcode-sector labels below a zoom level, so the map is not cluttered."""
+    """Show each postcode-sector label only from the zoom at which its sector is wide enough
+    to hold it (its ``data-z``), so labels never pile up in a city centre."""
 
     _template = Template("""
 {% macro script(this, kwargs) %}
 (function() {
   var map = {{ this._parent.get_name() }};
   function toggle() {
-    var el = map.getContainer();
-    if (map.getZoom() < {{ this.min_zoom }}) { el.classList.add('sp-hide-labels'); }
-    else { el.classList.remove('sp-hide-labels'); }
+    var z = map.getZoom();
+    map.getContainer().querySelectorAll('.sp-label').forEach(function(el) {
+      el.style.display = z >= parseFloat(el.getAttribute('data-z') || '12') ? '' : 'none';
+    });
   }
   map.on('zoomend', toggle);
-  toggle();
+  map.whenReady(function() { setTimeout(toggle, 0); });
 })();
 {% endmacro %}
 """)
 
-    def __init__(self, min_zoom: int):
+    def __init__(self):
         super().__init__()
         self._name = "LabelZoom"
-        self.min_zoom = min_zoom
+
+
+#: Width of a sector label in screen pixels, and the zooms at which labels may show.
+_LABEL_PX = 56
+_LABEL_ZOOMS = (12.0, 12.5, 13.0, 13.5, 14.0, 14.5, 15.0)
+
+
+def label_zoom(width_m: np.ndarray, lat: float = 53.5) -> np.ndarray:
+    """The lowest zoom (of :data:`_LABEL_ZOOMS`) at which a label fits in a shape this wide:
+    Web Mercator shows ``156543 * cos(lat) / 2**z`` metres per pixel."""
+    zooms = np.asarray(_LABEL_ZOOMS)
+    metres_per_px = 156_543.0 * np.cos(np.radians(lat)) / 2.0 ** zooms
+    fits = np.asarray(width_m, dtype=float)[:, None] >= _LABEL_PX * metres_per_px[None, :]
+    first = np.where(fits.any(axis=1), fits.argmax(axis=1), len(zooms) - 1)
+    return zooms[first]
 
 
 def _legend_html(items: list[tuple[str, list[tuple[str, str]]]]) -> str:
@@ -499,9 +514,12 @@ def sector_layer(sectors: gpd.GeoDataFrame, *, simplify_m: float = 20.0) -> Sect
         lambda r: None, lambda r: f"Postcode sector {r.sector}", precision=1e-5)
     points = _wgs(gpd.GeoDataFrame(sectors[["sector"]], geometry=sectors.representative_point(),
                                    crs=sectors.crs))
+    # how wide each sector is around its label: the side of a square of the same area
+    zooms = label_zoom(np.sqrt(sectors.geometry.area.to_numpy()))
     labels = [{"lat": round(pt.y, 5), "lon": round(pt.x, 5), "size": [60, 14],
-               "html": f"<div class='sp-label'>{esc(name)}</div>", "interactive": False}
-              for name, pt in zip(points["sector"], points.geometry, strict=True)]
+               "html": f"<div class='sp-label' data-z='{z:g}'>{esc(name)}</div>",
+               "interactive": False}
+              for name, pt, z in zip(points["sector"], points.geometry, zooms, strict=True)]
     return SectorLayer(script_json({"type": "FeatureCollection", "features": outlines}),
                        script_json(labels), len(outlines))
 
@@ -559,7 +577,9 @@ def case_map(
     """
     policy = policy or Policy.default()
     as_of = as_of or dt.datetime.now()
+    # fractional zoom, so fitting the case fills the map instead of snapping a level out
     m = folium.Map(location=[53.48, -2.24], zoom_start=11, tiles=None, control_scale=True,
+                   zoom_snap=0.25, zoom_delta=0.5,
                    max_zoom=19, prefer_canvas=False, height=height)
     if tiles:
         url, attribution = tiles
@@ -577,7 +597,7 @@ def case_map(
         labels = _group(LAYER_TITLES["sector_labels"])
         _Points(base.labels).add_to(labels)
         labels.add_to(m)
-        _LabelZoom(12).add_to(m)
+        _LabelZoom().add_to(m)
         legend.append(("Base map", [(_swatch("#ffffff", border="#9a9a9a", alpha=0.0),
                                      "Postcode sector (approximate)")]))
 
@@ -834,7 +854,7 @@ def _ranked_layer(m: folium.Map, ranked: gpd.GeoDataFrame, top_n: int) -> None:
 def _number_labels(frame: gpd.GeoDataFrame, numbers: pd.Series, colour: str) -> list[dict]:
     """A numbered disc inside each shape (its representative point), not clickable."""
     points = _wgs(frame).geometry.representative_point()
-    return [{"lat": round(pt.y, 6), "lon": round(pt.x, 6), "size": [22, 22], "z": 900,
+    return [{"lat": round(pt.y, 6), "lon": round(pt.x, 6), "size": [22, 22], "z": 1500,
              "html": f"<div class='sp-rank' style='background:{colour}'>{esc(n)}</div>",
              "interactive": False}
             for n, pt in zip(numbers.astype(str), points, strict=True)

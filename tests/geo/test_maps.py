@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import geopandas as gpd
+import numpy as np
 import pytest
 import shapely
 
@@ -136,3 +137,12 @@ def test_a_click_finds_the_feature(demo):
     assert (layer, row["area_id"]) == ("activity_areas", "AA-H1")
     assert feature_at({"activity_areas": demo["activity_areas"]}, 51.5, -0.12) is None
     _ = shapely
+
+
+def test_a_sector_label_shows_only_when_its_sector_can_hold_it():
+    from geo.maps import label_zoom
+
+    # at zoom 12 in Manchester a pixel is about 22.7 m: a 56 px label needs about 1.3 km
+    zooms = label_zoom(np.array([5_000.0, 1_300.0, 700.0, 300.0, 10.0]))
+    assert zooms.tolist() == [12.0, 12.0, 13.0, 14.5, 15.0]
+    assert (np.diff(label_zoom(np.linspace(50, 5_000, 50))) <= 0).all()  # wider, sooner
