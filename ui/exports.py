@@ -71,7 +71,8 @@ def guarded_download(
             st.session_state[ready] = token
             st.rerun()
         return
-    payload, file_name, mime = make()
+    with st.spinner(f"Preparing: {label}..."):
+        payload, file_name, mime = make()
     st.download_button(label, payload, file_name=file_name, mime=mime,
                        key=f"{key}_download", type="primary")
 
