@@ -94,6 +94,10 @@ else:
             "checked.")
 st.caption(f"{n_ok} of {len(ranked)} candidates are eligible for "
            f"{md(', '.join(labels[p] for p in movers))}. School runs: {runs}")
+if weights["threat"] == 0:
+    st.warning("The threat weight is 0: eligible candidates are ordered by school run and "
+               "support only, however close they are to danger. Exclusion zones and hard "
+               "limits still apply.")
 st.text("Best now: " + candidates.best_line(ranked))
 table_col, detail_col = st.columns([3, 2])
 with table_col:

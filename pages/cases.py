@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from geo.demo import DEMO_REF
 from geo.errors import GeoError
 from ui import cases, session, shell
 from ui.markup import md
@@ -49,7 +50,11 @@ if cases.may("create_case"):
     with from_demo:
         st.caption("Operation Larkspur: every person in it is invented; places are real "
                    "postcodes.")
-        if st.button("Add the demo case", key="cases_demo"):
+        have_demo = DEMO_REF in {c.ref for c in session.secure().list_cases(
+            include_archived=True)}
+        if have_demo:
+            st.caption(f"The demo case is already stored as {DEMO_REF}.")
+        if st.button("Add the demo case", key="cases_demo", disabled=have_demo):
             try:
                 ref = cases.create_demo()
             except GeoError as exc:

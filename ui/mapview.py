@@ -62,6 +62,7 @@ def drawn_polygon(result: dict) -> shapely.Geometry | None:
 
 def details_table(row: pd.Series) -> pd.DataFrame:
     """A feature's attributes as a two-column table (shown as text, never as HTML)."""
-    items = [(str(k), "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v))
+    items = [(str(k).replace("_", " ").capitalize(),
+              "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v))
              for k, v in row.items() if k != "geometry"]
     return pd.DataFrame(items, columns=["field", "value"])

@@ -142,9 +142,11 @@ def test_one_time_password_must_be_changed_first(isolated_settings):
     at.get("form_submit_button")[0].click()
     at.run()
     assert not at.exception
-    assert "Your password is changed." in [s.value for s in at.success]
     assert at.session_state["_user"].must_change_password is False
-    # (the menu that follows is tested in the browser: AppTest reruns the page file itself)
+    # on to the Cases screen, with the message and no password left in any field
+    assert [t.value for t in at.title] == ["Cases"]
+    assert "Your password is changed." in [s.value for s in at.success]
+    assert not any(t.value for t in at.text_input)
 
 
 def test_an_idle_session_is_signed_out(signed_in, isolated_settings):
