@@ -10,7 +10,7 @@ import streamlit as st
 from geo.agreement import no_go_areas
 from geo.areas import STUDY_LAYERS, areas_from_surface
 from geo.errors import GeoError
-from ui import data, exports, mapview, people, shell
+from ui import data, exports, mapview, network, people, shell
 from ui.markup import md
 
 shell.page("areas")
@@ -51,16 +51,26 @@ if section == "Suggested safe areas":
                             int(opts["min_score"]), 5, key="areas_min_score")
     min_km2 = right.slider("Smallest area (km²)", 0.25, 5.0, float(opts["min_area_km2"]), 0.25,
                            key="areas_min_km2")
+    graph_name, travel = network.usable(view.ref, policy)
     try:
         grid = data.surface(view, tuple(movers), today,
-                            within=None if within == whole else within)
+                            within=None if within == whole else within,
+                            graph_key=graph_name or "", travel=travel)
         found = areas_from_surface(grid, min_score=min_score, min_area_km2=min_km2)
     except GeoError as exc:
         st.error(md(exc))
         st.stop()
     n_ok = int(grid.judgement.eligible.sum())
+    if travel is None:
+        runs = (f"{grid.assessment.travel_note} (add a street file on the Street network "
+                "screen for real school-run times)")
+    else:
+        on_net = int((~grid.assessment.school_estimated).sum())
+        runs = (f"{grid.assessment.travel_note} ({md(graph_name)}) for {on_net:,} of "
+                f"{len(grid.row):,} cells" + ("" if on_net == len(grid.row)
+                                             else ", the rest estimated"))
     st.caption(f"{len(grid.row):,} cells of {grid.cell_m:g} m; {n_ok:,} eligible. "
-               f"{len(found)} safe area(s).")
+               f"{len(found)} safe area(s). School runs: {runs}.")
     if not len(found):
         st.info("No area qualifies: lower the score or the smallest area, or review the "
                 "limits on the Candidates screen.")

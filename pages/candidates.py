@@ -64,10 +64,9 @@ if upload is not None:
 if not movers:
     st.info("Choose who is moving (sidebar) to rank the candidates for them.")
     st.stop()
-graph_name = network.chosen(view.ref)
+graph_name, travel = network.usable(view.ref, policy)
 routes = None
 try:
-    travel = network.travel(graph_name, policy) if graph_name else None
     candidates.check_weights(weights)
     assessed = data.assessment(view, tuple(movers), dt.date.today(),
                                candidates_key=others_key, candidates=others,

@@ -165,19 +165,20 @@ def route_zones(view: CaseView, person_ids: tuple[str, ...], as_of: dt.date
 
 @st.cache_resource(max_entries=8, show_spinner="Evaluating the grid of the study area...")
 def _surface(ref: str, version: int, kind: str, person_ids: tuple[str, ...],
-             as_of: dt.date, within: str | None, _case: Case):
+             as_of: dt.date, within: str | None, graph_key: str, _case: Case, _travel):
     from geo.areas import grid_surface
 
     return grid_surface(_case, policy_for_case(_case), person_ids=list(person_ids) or None,
-                        as_of=_moment(as_of), within=within)
+                        as_of=_moment(as_of), within=within, travel=_travel)
 
 
 def surface(view: CaseView, person_ids: tuple[str, ...], as_of: dt.date, *,
-            within: str | None = None):
+            within: str | None = None, graph_key: str = "", travel=None):
     """The safe-area surface (every 250 m cell judged like a candidate), cached; ``within``
-    names one of the case's boundaries to search instead of the case's extent."""
-    return _surface(view.ref, view.version, view.view, person_ids, as_of, within,
-                    view.analysis_case())
+    names one of the case's boundaries to search instead of the case's extent; ``travel``
+    (named by ``graph_key``) gives school runs on the case's street graph."""
+    return _surface(view.ref, view.version, view.view, person_ids, as_of, within, graph_key,
+                    view.analysis_case(), travel)
 
 
 def moment(day: dt.date) -> dt.datetime:

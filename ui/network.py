@@ -12,10 +12,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from geo.errors import InputError
+from geo.errors import GeoError, InputError
 from geo.network import NetworkTravel, load_graph
 from geo.settings import Policy
 from ui import data, session
+from ui.markup import md
 from ui.uploads import safe_name
 
 SUFFIXES = (".osm", ".xml", ".gz", ".bz2", ".graphml")
@@ -124,3 +125,17 @@ def travel_for_case(ref: str, policy: Policy) -> NetworkTravel | None:
     """The case's street graph, prepared (None when the case has none)."""
     name = chosen(ref)
     return travel(name, policy) if name else None
+
+
+def usable(ref: str, policy: Policy) -> tuple[str | None, NetworkTravel | None]:
+    """The case's street file and its prepared graph; a file that cannot be used is said so
+    on the screen and school runs fall back to estimates (labelled as such)."""
+    name = chosen(ref)
+    if not name:
+        return None, None
+    try:
+        return name, travel(name, policy)
+    except GeoError as exc:
+        st.warning(f"The street file {md(name)} cannot be used, so school runs are estimated: "
+                   f"{md(exc)}")
+        return None, None

@@ -126,3 +126,25 @@ def test_a_file_that_is_not_a_street_file_is_refused(net_app):
     assert not at.exception
     assert at.error
     assert "notes.graphml" in at.error[0].value
+
+
+def test_a_broken_street_file_falls_back_to_estimates_with_a_warning(net_app):
+    at, _ = net_app  # notes.graphml is still chosen from the test before
+    for screen in ("pages/candidates.py", "pages/areas.py"):
+        page(at, screen)
+        assert "notes.graphml cannot be used, so school runs are estimated" in shown(
+            at.warning[0].value)
+        assert not at.error
+        assert "estimated: straight line x 1.4" in " ".join(shown(c.value) for c in at.caption)
+
+
+def test_safe_areas_use_the_cases_street_network(net_app):
+    at, _ = net_app
+    page(at, "pages/network.py")
+    at.selectbox(key="net_choice").set_value("Stretford_extract.osm").run()
+    page(at, "pages/areas.py")
+    caption = " ".join(shown(c.value) for c in at.caption)
+    found = re.search(r"School runs: street network \(walk\) \(Stretford_extract\.osm\) for "
+                      r"([\d,]+) of ([\d,]+) cells, the rest estimated", caption)
+    assert found, caption
+    assert 0 < int(found.group(1).replace(",", "")) < int(found.group(2).replace(",", ""))
