@@ -70,7 +70,7 @@ def find_hotspots(
         for label in sorted(set(labels) - {-1}):
             part = members[labels == label]
             pts = shapely.multipoints(np.asarray(part.geometry.values, dtype=object))
-            hull = shapely.concave_hull(pts, ratio=0.5)
+            hull = shapely.concave_hull(pts, ratio=p["concave_ratio"])
             shape = shapely.simplify(shapely.buffer(hull, p["buffer_m"], quad_segs=8), 10.0)
             stamps = pd.to_datetime(part["occurred_at"], format="ISO8601")
             conf = part["confidence"].map(_CONFIDENCE_SCORE).fillna(2).mean()

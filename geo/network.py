@@ -69,9 +69,9 @@ from geo.settings import Settings
 __all__ = [
     "DEFAULT_MAX_SNAP_M", "DENIED_ACCESS", "DRIVE_SPEEDS_KPH", "MODE_RULES", "WALK_SPEED_KPH",
     "Direction", "Mode", "ModeRule", "Route", "StreetGraph", "check_routes", "configure_osmnx",
-    "fetch_graph", "isochrone", "isochrones", "load_graph", "network_distances", "route",
-    "route_crossings",
-    "save_graph", "snap", "speed_table", "travel_times", "way_allowed",
+    "fetch_graph", "isochrone", "isochrones", "load_graph", "network_distances",
+    "policy_speeds", "route", "route_crossings", "save_graph", "snap", "speed_table",
+    "travel_times", "way_allowed",
 ]
 
 Direction = Literal["to_origin", "from_origin"]
@@ -1238,12 +1238,20 @@ class NetworkTravel:
         return out["distance_m"].to_numpy(float), out["status"].to_numpy(object)
 
 
+def policy_speeds(policy) -> dict[str, float]:
+    """The policy's speeds for its mode: ``network.drive_speed_kph`` by highway type when
+    driving, ``network.walk_speed_kph`` on every way a walker uses."""
+    net = policy.table("network")
+    if net["mode"] == "drive":
+        return dict(net["drive_speed_kph"])
+    return dict.fromkeys(MODE_RULES["walk"].highways, float(net["walk_speed_kph"]))
+
+
 def router_from_file(path: str | os.PathLike[str], *, policy, settings: Settings,
                      progress: Progress | None = None) -> NetworkTravel:
     """Load (or reuse from the cache) the street graph in ``path`` for the policy's mode."""
     net = policy.table("network")
     mode = net["mode"]
-    speeds = dict(net["drive_speed_kph"]) if mode == "drive" else None
-    graph = load_graph(path, mode=mode, speeds_kph=speeds,
+    graph = load_graph(path, mode=mode, speeds_kph=policy_speeds(policy),
                        cache_dir=Path(settings.data_dir) / "graphs", progress=progress)
     return NetworkTravel(graph, max_snap_m=float(net["max_snap_m"]))

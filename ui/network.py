@@ -13,7 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from geo.errors import GeoError, InputError
-from geo.network import NetworkTravel, load_graph
+from geo.network import NetworkTravel, load_graph, policy_speeds
 from geo.settings import Policy
 from ui import data, session
 from ui.markup import md
@@ -94,7 +94,7 @@ def choose(ref: str, name: str | None) -> None:
 def _options(name: str, policy: Policy) -> dict:
     net = policy.table("network")
     return {"mode": net["mode"],
-            "speeds_kph": dict(net["drive_speed_kph"]) if net["mode"] == "drive" else None,
+            "speeds_kph": policy_speeds(policy),
             "cache_dir": folder().parent / "prepared"}
 
 
@@ -116,7 +116,7 @@ def travel(name: str, policy: Policy) -> NetworkTravel:
     on disk between runs)."""
     stat = (folder() / name).stat()
     net = policy.table("network")
-    speeds = tuple(sorted(net["drive_speed_kph"].items()))
+    speeds = tuple(sorted(policy_speeds(policy).items()))
     return _travel(name, stat.st_size, stat.st_mtime, net["mode"], speeds,
                    float(net["max_snap_m"]), _policy=policy)
 

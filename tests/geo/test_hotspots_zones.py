@@ -76,6 +76,15 @@ def test_hotspot_parameters_come_from_the_policy():
     assert len(find_hotspots(incidents_cloud(), strict, as_of=NOW)) == 1
 
 
+def test_the_outline_follows_the_policy_from_hugging_to_convex():
+    areas = {}
+    for ratio in (0.0, 1.0):
+        p = POLICY.with_overrides({"hotspots": {"concave_ratio": ratio, "buffer_m": 1}},
+                                  origin="t")
+        areas[ratio] = find_hotspots(incidents_cloud(), p, as_of=NOW).geometry.area.to_numpy()
+    assert (areas[0.0] < areas[1.0]).all()
+
+
 def test_demo_hotspots_find_the_three_clusters():
     from geo.demo import AS_OF, build_demo_case
 

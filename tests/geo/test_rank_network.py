@@ -156,3 +156,22 @@ def test_safe_areas_say_how_many_school_runs_came_from_the_street_network(stretf
                            travel=travel)["reasons"]
     assert re.search(r"school run \d+ to \d+ min \(street network \(walk\) for \d+ of \d+ "
                      r"cells, the rest estimated, at cell centres\)", reasons), reasons
+
+
+def test_the_walking_speed_comes_from_the_policy(shared, tmp_path):
+    from geo.network import router_from_file
+    from geo.settings import Settings
+
+    osm = shared / "osm" / "stretford_kingsway_junction.osm"
+    settings = Settings(data_dir=tmp_path)
+    origin = bng(-2.3062, 53.4467)
+    to = bng(-2.3072, 53.4439)
+    minutes = []
+    for kph in (4.8, 2.4):
+        policy = Policy.default().with_overrides(
+            {"network": {"mode": "walk", "walk_speed_kph": kph}}, origin="test")
+        travel = router_from_file(osm, policy=policy, settings=settings)
+        times, status = travel.minutes_to([to.x], [to.y], origin.x, origin.y)
+        assert status[0] == "ok"
+        minutes.append(times[0])
+    assert minutes[1] == pytest.approx(2 * minutes[0], rel=1e-6)
