@@ -230,14 +230,11 @@ def write_case(case: Case, path: str | os.PathLike) -> Path:
 def _write_layer(frame: pd.DataFrame, path: str, layer: str, geometry: str | None) -> None:
     if isinstance(frame, gpd.GeoDataFrame):
         gdf = to_bng(frame) if frame.crs is not None else frame.set_crs(BNG)
-        geometry_type = "Unknown"
-        if geometry == "Point":
-            geometry_type = "Point"
-        elif geometry == "Polygon":
-            # one declared type when the rows agree; a generic geometry layer when they mix
-            # polygons and multipolygons, so each row keeps its own type
-            types = set(gdf.geom_type.dropna())
-            geometry_type = types.pop() if len(types) == 1 else "Unknown"
+        # one declared type when the rows agree (a case layer's, or an extra layer's own); a
+        # generic geometry layer when they mix, so each row keeps its own type
+        types = set(gdf.geom_type.dropna())
+        geometry_type = "Point" if geometry == "Point" else (
+            types.pop() if len(types) == 1 else "Unknown")
         pyogrio.write_dataframe(gdf, path, layer=layer, driver="GPKG",
                                 geometry_type=geometry_type, promote_to_multi=False)
     else:

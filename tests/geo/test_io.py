@@ -20,7 +20,7 @@ from geo.io import (
     write_case,
     write_table,
 )
-from geo.model import LAYER_NAMES, validate_case
+from geo.model import LAYER_NAMES, Case, validate_case
 from geo.settings import Settings
 from tests.geo.conftest import NOW
 
@@ -389,3 +389,15 @@ def test_a_layer_without_geometry_imports_from_a_geopackage(tiny_case, tmp_path)
     with pytest.raises(InputError, match=r"^table\.gpkg: has no geometry for the candidates "
                                          r"layer$"):
         import_file(tiny_case, "candidates", table)
+
+
+def test_an_extra_layer_keeps_its_declared_geometry_type(tiny_case, tmp_path):
+    import pyogrio
+
+    routes = gpd.GeoDataFrame({"name": ["school run"]},
+                              geometry=[shapely.LineString([(383_000, 398_000),
+                                                            (384_000, 399_000)])], crs=27700)
+    case = Case({**{name: tiny_case[name] for name in tiny_case}, "school_routes": routes})
+    path = write_case(case, tmp_path / "case.gpkg")
+    assert pyogrio.read_info(path, layer="school_routes")["geometry_type"] == "LineString"
+    assert pyogrio.read_info(path, layer="candidates")["geometry_type"] == "Point"
