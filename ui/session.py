@@ -53,7 +53,16 @@ def user() -> User | None:
             "activity. Sign in again to go on.")
         return None
     st.session_state[SEEN_KEY] = _now()
-    return current
+    try:  # the account as it is now: a changed role or a disabled account counts at once
+        fresh = auth.current_user(data.store(), current.username)
+    except AccessDenied as exc:
+        sign_out(reason="account disabled")
+        st.session_state[NOTICE_KEY] = str(exc).capitalize() + "."
+        return None
+    if fresh != current:
+        st.session_state[USER_KEY] = fresh
+        st.session_state.pop(VIEW_KEY, None)  # opened under the old role
+    return fresh
 
 
 def secure() -> SecureStore:

@@ -224,3 +224,27 @@ def test_signing_out_also_ends_the_providers_sign_in(isolated_settings, monkeypa
     at = AppTest.from_function(script, default_timeout=60).run()
     assert not at.exception, at.exception
     assert logged_out == [True]
+
+
+def test_a_role_change_or_disabled_account_reaches_an_open_session(signed_in,
+                                                                    isolated_settings):
+    from tests.app.conftest import ensure_user
+
+    signed_in("analyst")  # the store and the demo case are set up
+    name = ensure_user(isolated_settings, "analyst", name="changing-analyst")
+    at = page(sign_in(fresh_app(), name), "pages/map.py")
+    assert not at.error
+    store = store_of(isolated_settings)
+    try:
+        auth.set_role(store, name, "viewer", actor="test")
+        page(at, "pages/map.py")
+        assert at.session_state["_user"].role == "viewer"
+        assert "Your role does not give you this screen." in [e.value for e in at.error]
+        auth.disable_user(store, name, actor="test")
+        at.run()
+        assert "_user" not in at.session_state
+        assert any("disabled" in w.value for w in at.warning)
+    finally:
+        auth.enable_user(store, name, actor="test")
+        auth.set_role(store, name, "analyst", actor="test")
+        store.close()
