@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 import xml.sax
 from collections.abc import Callable, Mapping
@@ -118,6 +119,26 @@ def check_file(path: Path, *, root: str) -> None:
         kind = "an OpenStreetMap XML" if root == "osm" else "a GraphML"
         msg = f"{path.name}: not {kind} file (no <{root}> element at its start)"
         raise InputError(msg)
+    if root == "graphml" and _names_a_grid(path):
+        msg = (f"{path.name}: its coordinate system refers to a file or another source; only "
+               f"plain definitions (such as EPSG:4326) are accepted")
+        raise InputError(msg)
+
+
+#: In a GraphML graph's ``crs``: references that make PROJ open a file (grids, parameter or
+#: init files, virtual paths).
+_GRID_REFERENCE = re.compile(
+    rb"parameterfile|nadgrids|geoidgrids|gridshift|\+init\s*=|/vsi|file:", re.IGNORECASE)
+
+
+def _names_a_grid(path: Path) -> bool:
+    tail = b""
+    with _open_binary(path) as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            if _GRID_REFERENCE.search(tail + block):
+                return True
+            tail = block[-64:]
+    return False
 
 
 class _Stop(Exception):

@@ -18,6 +18,7 @@ Rows without a location (police.uk withholds some) are refused unless ``skip_unl
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io as _io
 import os
@@ -452,6 +453,9 @@ def _read_kml(data: bytes, name: str) -> gpd.GeoDataFrame:
     try:
         root = SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True,
                                  forbid_external=True)
+    except RecursionError:
+        msg = f"{name}: not readable KML (nested too deeply)"
+        raise InputError(msg) from None
     except DefusedXmlException:
         msg = f"{name}: KML with a DTD or entities is refused (it could read local files)"
         raise InputError(msg) from None
@@ -508,6 +512,9 @@ def _read_kml(data: bytes, name: str) -> gpd.GeoDataFrame:
                     geom = geometry(child)
                 except (ValueError, IndexError, shapely.errors.GEOSException):
                     geom = None
+                except RecursionError:
+                    msg = f"{name}: not readable KML (geometry nested too deeply)"
+                    raise InputError(msg) from None
         records.append(record)
         geoms.append(geom)
     return gpd.GeoDataFrame(pd.DataFrame(records), geometry=geoms, crs=WGS84)
@@ -598,6 +605,13 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 _GPKG_IDS = (b"GPKG", b"GP10", b"GP11")
 
 
+#: What a coordinate-system definition must not contain: references that make PROJ or GDAL
+#: open a file or another source (grids, parameter files, init files, virtual paths, URLs).
+OUTSIDE_REFERENCE = re.compile(
+    r"parameterfile|nadgrids|geoidgrids|gridshift|\+init\s*=|/vsi|https?://|file:",
+    re.IGNORECASE)
+
+
 def check_geopackage(path: Path, name: str) -> None:
     """Refuse a file that is not a GeoPackage by its content, whatever its name.
 
@@ -609,6 +623,20 @@ def check_geopackage(path: Path, name: str) -> None:
         head = handle.read(72)
     if len(head) < 72 or not head.startswith(_SQLITE_MAGIC) or head[68:72] not in _GPKG_IDS:
         msg = f"{name}: not a GeoPackage that can be read"
+        raise InputError(msg)
+    # a coordinate system can name a grid or parameter file that PROJ then opens (any path)
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro"
+                                                "&immutable=1", uri=True)) as db:
+            rows = db.execute("SELECT * FROM gpkg_spatial_ref_sys").fetchall()
+    except sqlite3.Error:
+        msg = f"{name}: not a GeoPackage that can be read"
+        raise InputError(msg) from None
+    if any(isinstance(v, str) and OUTSIDE_REFERENCE.search(v) for row in rows for v in row):
+        msg = (f"{name}: a coordinate system in it refers to a file or another source; only "
+               f"plain definitions (such as EPSG:27700 or EPSG:4326) are accepted")
         raise InputError(msg)
 
 
@@ -658,6 +686,9 @@ def read_geojson(data: bytes, name: str, settings: Settings) -> gpd.GeoDataFrame
     except (UnicodeDecodeError, ValueError) as exc:
         msg = f"{name}: not valid GeoJSON ({str(exc).splitlines()[0]})"
         raise InputError(msg) from None
+    except RecursionError:
+        msg = f"{name}: not valid GeoJSON (nested too deeply)"
+        raise InputError(msg) from None
     kind = doc.get("type") if isinstance(doc, dict) else None
     features = doc.get("features") if kind == "FeatureCollection" else [doc]
     if kind not in ("FeatureCollection", "Feature") or not isinstance(features, list):
@@ -684,12 +715,15 @@ def read_geojson(data: bytes, name: str, settings: Settings) -> gpd.GeoDataFrame
         except (shapely.errors.GEOSException, TypeError, ValueError):
             msg = f"{name}: feature {i} has a geometry that is not valid GeoJSON"
             raise InputError(msg) from None
-    crs_name = str(((doc.get("crs") or {}).get("properties") or {}).get("name", "")) \
-        if isinstance(doc.get("crs"), dict) else ""
+    given = doc.get("crs")
+    given = given.get("properties") if isinstance(given, dict) else None
+    crs_name = str(given.get("name", "")) if isinstance(given, dict) else ""
     crs = BNG if "27700" in crs_name else WGS84
     frame = pd.DataFrame(rows, index=range(len(rows)))
     if "geometry" in frame.columns:
-        frame = frame.rename(columns={"geometry": "geometry_property"})
+        msg = (f"{name}: a property is called 'geometry', the name of the features' own "
+               f"geometry; rename it")
+        raise InputError(msg)
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(shapes, crs=crs), crs=crs)
 
 

@@ -263,6 +263,71 @@ def test_a_database_that_is_not_a_geopackage_is_refused(tiny_case, tmp_path):
         read_case(f)
 
 
+@pytest.mark.parametrize("definition", [
+    'GEOGCS["x",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],PRIMEM["Greenwich",0]'
+    ',UNIT["degree",0.0174532925199433],EXTENSION["PROJ4","+proj=longlat +ellps=WGS84 '
+    '+nadgrids={secret} +no_defs"]]',
+    'GEOGCS["x",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],PRIMEM["Greenwich",0]'
+    ',UNIT["degree",0.0174532925199433],EXTENSION["PROJ4","+init={secret}:1"]]',
+    'BOUNDCRS[SOURCECRS[GEOGCRS["x",DATUM["d",ELLIPSOID["WGS 84",6378137,298.257223563]],'
+    'CS[ellipsoidal,2],AXIS["lat",north,ANGLEUNIT["degree",0.0174532925199433]],AXIS["lon",east,'
+    'ANGLEUNIT["degree",0.0174532925199433]]]],TARGETCRS[GEOGCRS["WGS 84",DATUM["WGS84",'
+    'ELLIPSOID["WGS 84",6378137,298.257223563]],CS[ellipsoidal,2],AXIS["lat",north,'
+    'ANGLEUNIT["degree",0.0174532925199433]],AXIS["lon",east,ANGLEUNIT["degree",'
+    '0.0174532925199433]]]],ABRIDGEDTRANSFORMATION["t",METHOD["NTv2"],PARAMETERFILE['
+    '"Latitude and longitude difference file","{secret}"]]]',
+])
+def test_a_geopackage_whose_crs_names_a_file_is_refused(tiny_case, tmp_path, definition):
+    """A coordinate system can name a grid or parameter file, which PROJ would open (any
+    path on the server, even /dev/stdin, which hangs the reader)."""
+    import sqlite3
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text(SECRET)
+    f = write_case(tiny_case, tmp_path / "crs.gpkg")
+    with sqlite3.connect(f) as db:
+        db.execute("INSERT INTO gpkg_spatial_ref_sys(srs_name, srs_id, organization, "
+                   "organization_coordsys_id, definition) VALUES ('x', 99999, 'NONE', 99999, ?)",
+                   (definition.format(secret=secret),))
+        db.execute("UPDATE gpkg_geometry_columns SET srs_id = 99999 WHERE table_name = "
+                   "'candidates'")
+        db.execute("UPDATE gpkg_contents SET srs_id = 99999 WHERE table_name = 'candidates'")
+    message = r"crs\.gpkg: a coordinate system in it refers to a file or another source"
+    with pytest.raises(InputError, match=message):
+        read_case(f)
+    with pytest.raises(InputError, match=message):
+        import_file(tiny_case, "candidates", f)
+
+
+def test_a_graphml_whose_crs_names_a_file_is_refused(tmp_path):
+    f = tmp_path / "streets.graphml"
+    f.write_text('<?xml version="1.0"?><graphml xmlns="http://graphml.graphdrawing.org/xmlns">'
+                 '<key id="d0" for="graph" attr.name="crs" attr.type="string"/><graph '
+                 'edgedefault="directed"><data key="d0">+proj=longlat +nadgrids=/dev/stdin'
+                 '</data></graph></graphml>')
+    with pytest.raises(InputError, match=r"streets\.graphml: its coordinate system refers to "
+                                         "a file"):
+        load_graph(f, mode="walk")
+
+
+@pytest.mark.parametrize(("suffix", "content", "message"), [
+    (".geojson", "[" * 100_000 + "]" * 100_000, "not valid GeoJSON (nested too deeply)"),
+    (".geojson", '{"type": "FeatureCollection", "crs": {"properties": ["x"]}, "features": '
+                 '[{"type": "Feature", "properties": {"candidate_id": "C9", "label": "x", '
+                 '"geometry": 1}, "geometry": {"type": "Point", "coordinates": [-2.2, 53.4]}}]}',
+     "a property is called 'geometry'"),
+    (".kml", '<kml xmlns="http://www.opengis.net/kml/2.2"><Document><Placemark><name>x</name>'
+             + "<MultiGeometry>" * 3000 + "<Point><coordinates>-2.2,53.4</coordinates></Point>"
+             + "</MultiGeometry>" * 3000 + "</Placemark></Document></kml>",
+     "not readable KML (geometry nested too deeply)"),
+])
+def test_deeply_nested_or_odd_files_are_refused_in_one_line(tmp_path, suffix, content, message):
+    f = tmp_path / f"odd{suffix}"
+    f.write_text(content)
+    with pytest.raises(InputError, match=re.escape(f"odd{suffix}: {message}")):
+        read_rows(f, "candidates")
+
+
 def test_gdal_formats_that_reach_elsewhere_are_switched_off():
     import subprocess
     import sys
