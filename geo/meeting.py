@@ -15,7 +15,9 @@ at one shared screen. :func:`meeting_case` turns a case into what that screen ma
 - **Nothing near them either.** Any other address or incident within :data:`RADIUS_M` of a
   protected place is withheld (a second record of the same house, a threat made at the
   placement), as is any incident aimed at a withheld address, and any zone or activity area
-  whose centre is within :data:`RADIUS_M` of a protected place (a shape drawn around it).
+  drawn to a protected place: centred within :data:`RADIUS_M` of one, with an edge or corner
+  that close (a corridor ending there), or smaller than :data:`SMALL_SHAPE_M2` and covering
+  one. A large shape that merely covers a place (a group's territory) stays.
   Features near a candidate stay: a vacancy list covers a whole region, and hiding everything
   near one would hide the threat picture. Nothing is put in the place of what is withheld:
   no generalised area, since even a postcode district narrows a search.
@@ -35,6 +37,7 @@ passed through :meth:`Meeting.screen`, so they are never built from a withheld p
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -95,21 +98,62 @@ def role_labels(people: pd.DataFrame) -> dict[str, str]:
     return labels
 
 
+#: Two-letter words that are not names (a two-letter name such as "Al" or "Jo" is one).
+_SHORT_WORDS = {"of", "to", "in", "on", "at", "by", "an", "as", "is", "it", "or", "be", "do",
+                "go", "he", "me", "my", "no", "so", "up", "us", "we", "am", "if", "id"}
+#: Common words of an address label that say nothing about where it is.
+_PLACE_WORDS = {"road", "street", "lane", "avenue", "close", "court", "drive", "house", "flat",
+                "flats", "block", "school", "primary", "academy", "college", "placement",
+                "emergency", "temporary", "home", "family", "support", "moved", "night",
+                "fictional", "north", "south", "east", "west", "the", "with", "from", "children"}
+
+
+def _fold_char(ch: str) -> str:
+    """One character for matching: lower case, accents off, any apostrophe as ``'`` and any
+    space as `` `` (always one character, so positions match the original text)."""
+    if ch.isspace():
+        return " "
+    if ch in "’‘`´":
+        return "'"
+    base = unicodedata.normalize("NFKD", ch)[0].lower()
+    return base[0] if base else ch
+
+
+def _fold(text: str) -> str:
+    return "".join(_fold_char(c) for c in text)
+
+
 def _name_parts(label: str) -> list[str]:
-    return [p for p in re.findall(r"[^\W\d_][\w'’-]*", label)
-            if len(p) >= 3 and p.lower() not in _NOT_NAMES]
+    parts = []
+    for word in re.findall(r"[^\W\d_][\w'’-]*", label):
+        pieces = [word, *re.split(r"[-'’]", word)] if re.search(r"[-'’]", word) else [word]
+        parts += [p for p in pieces if len(p) >= 2 and p.lower() not in _NOT_NAMES
+                  and p.lower() not in _SHORT_WORDS]
+    return parts
+
+
+def _place_parts(label: str) -> list[str]:
+    """A withheld place's label, its comma-separated parts and its distinctive words."""
+    parts = [label, *(p.strip() for p in re.split(r"[,;()]", label))]
+    parts += [w for w in re.findall(r"[^\W\d_][\w'’-]{3,}", label)
+              if w[0].isupper() and w.lower() not in _PLACE_WORDS and w.lower() not in _NOT_NAMES]
+    return [p for p in parts if len(p.strip()) >= 4]
 
 
 class Scrubber:
-    """Replaces names and withheld places in free text, longest first, whole words only."""
+    """Replaces names and withheld places in free text, longest first, whole words only.
+
+    Matching ignores case, accents, the kind of apostrophe and the kind and number of spaces,
+    and takes a plural or possessive ending along (``the Brenwicks``, ``Ashdown's``)."""
 
     def __init__(self, replacements: Mapping[str, str]):
-        terms = {k.strip().lower(): v for k, v in replacements.items() if k and k.strip()}
+        terms = {_fold(k.strip()): v for k, v in replacements.items() if k and k.strip()}
         self._map = terms
         if terms:
-            alternatives = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
+            alternatives = "|".join(re.escape(t).replace("\\ ", " +")
+                                    for t in sorted(terms, key=len, reverse=True))
             self._pattern: re.Pattern | None = re.compile(
-                rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+                rf"(?<!\w)({alternatives})('s|s|es)?(?!\w)")
         else:
             self._pattern = None
 
@@ -131,14 +175,22 @@ class Scrubber:
             if not pd.isna(label) and str(label).strip():
                 replacements[str(label)] = labels[pid]
         for place in places:
-            if len(place.strip()) >= 4:  # "Flat" yes, "A" no
-                replacements[place] = PLACE_WITHHELD
+            for part in _place_parts(place):
+                replacements.setdefault(part, PLACE_WITHHELD)
         return cls(replacements)
 
     def __call__(self, value: object) -> object:
         if self._pattern is None or not isinstance(value, str):
             return value
-        return self._pattern.sub(lambda m: self._map[m.group(0).lower()], value)
+        folded = _fold(value)
+        out, last = [], 0
+        for m in self._pattern.finditer(folded):
+            key = re.sub(" +", " ", m.group(1))
+            ending = value[m.start(2):m.end(2)] if m.group(2) else ""  # plural or possessive
+            out += [value[last:m.start()], self._map.get(key, PLACE_WITHHELD), ending]
+            last = m.end()
+        out.append(value[last:])
+        return "".join(out)
 
     def frame(self, frame: pd.DataFrame, columns: Iterable[str] | None = None) -> pd.DataFrame:
         """A copy with the text columns (or the ``columns`` given) scrubbed."""
@@ -226,6 +278,32 @@ def _near_rows(gdf: gpd.GeoDataFrame, places: np.ndarray, radius_m: float) -> np
     ok = ~np.isnan(centres[:, 0])
     near = np.zeros(len(gdf), dtype=bool)
     near[ok] = _near(centres[ok], places, radius_m)
+    return near
+
+
+#: A shape this small (square metres) that contains a protected place narrows a search to it.
+SMALL_SHAPE_M2 = 2_000_000.0
+
+
+def _drawn_to(gdf: gpd.GeoDataFrame, places: np.ndarray, radius_m: float) -> np.ndarray:
+    """Shapes that point at a protected place: centred near one, with a corner or edge
+    within ``radius_m`` of one (a corridor or triangle drawn to it), or small and containing
+    one. A large shape that merely covers a place (a group's territory) stays."""
+    near = _near_rows(gdf, places, radius_m)
+    if not len(gdf) or not len(places):
+        return near
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    pts = shapely.points(places)
+    tree = shapely.STRtree(pts)
+    boundary = shapely.boundary(geoms[ok])
+    edge_hits = tree.query(boundary, predicate="dwithin", distance=radius_m)[0]
+    inside = tree.query(geoms[ok], predicate="intersects")[0]
+    small = shapely.area(geoms[ok]) < SMALL_SHAPE_M2
+    drawn = np.zeros(int(ok.sum()), dtype=bool)
+    drawn[edge_hits] = True
+    drawn[inside[small[inside]]] = True
+    near[np.flatnonzero(ok)[drawn]] = True
     return near
 
 
@@ -358,7 +436,7 @@ def meeting_case(
         "candidates": np.ones(len(candidates), dtype=bool),
     }
     for layer in ("zones", "activity_areas"):
-        rows[layer] = _near_rows(case[layer], protected.household_xy, radius_m)
+        rows[layer] = _drawn_to(case[layer], protected.household_xy, radius_m)
 
     shown: dict[str, pd.DataFrame] = {}
     analysis: dict[str, pd.DataFrame] = {}

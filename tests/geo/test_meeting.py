@@ -115,6 +115,26 @@ def test_names_inside_free_text_become_roles(moved_case):
     assert addresses.loc["A7", "label"] == "Relative's house"
 
 
+def test_names_and_places_are_found_however_they_are_written():
+    from geo.meeting import NAME_WITHHELD, PLACE_WITHHELD, Scrubber
+
+    people = pd.DataFrame({"person_id": ["P1", "P2", "P3", "P4"],
+                           "label": ["Sean O'Neill", "Zoë Ashdown-Smith", "Al Brenwick",
+                                     "Ruby Brenwick"],
+                           "role": ["subject", "partner", "relative", "child"]})
+    scrub = Scrubber.for_case(people, role_labels(people),
+                              ["Placement, 14 Deane Road, Bolton", "Hollinvale Primary School",
+                               "BL1 1RF"])
+    text = ("O’Neill met Zoe and Smith; the Brenwicks and Al were seen at 14  Deane Road "
+            "near Hollinvale Primary, bl1\u00a01rf")
+    out = scrub(text)
+    for word in ("Neill", "Zoe", "Smith", "Brenwick", " Al ", "Deane", "Hollinvale", "1RF",
+                 "1rf"):
+        assert word not in out, (word, out)
+    assert out.startswith("Subject met Partner and Partner; the " + NAME_WITHHELD + "s and "
+                          "Relative were seen at " + PLACE_WITHHELD)
+
+
 def test_role_labels_number_a_role_held_by_several():
     people = pd.DataFrame({"person_id": ["a", "b", "c", "d"],
                            "role": ["child", "partner", "child", "former_partner"]})
@@ -243,6 +263,26 @@ def test_a_second_family_that_moved_on_its_own_is_hidden_too():
     html = case_map(meeting.case, as_of=AS_OF).get_root().render()
     for word in ("Elm Road", "SK4 1AA"):
         assert word not in html
+
+
+def test_shapes_drawn_to_the_placement_are_withheld_but_territory_over_it_stays():
+    demo = build_demo_case()
+    place = demo["addresses"].set_index("address_id").geometry["A06"]
+    x, y = place.x, place.y
+    zones = gpd.GeoDataFrame(
+        {"zone_id": ["Z-COR", "Z-TRI", "Z-SMALL", "Z-BIG"], "kind": ["safe_area", "no_go",
+                                                                    "no_go", "no_go"],
+         "reason": ["school run corridor", "triangle", "small box", "a whole territory"],
+         "applies_to": [None] * 4},
+        geometry=[shapely.box(x - 50, y, x + 50, y + 2_500),  # ends at the placement
+                  shapely.Polygon([(x, y), (x + 3_000, y + 1_000), (x + 3_000, y - 1_000)]),
+                  shapely.box(x - 100, y - 500, x + 900, y + 500),  # covers it, centre 400 m off
+                  shapely.box(x - 6_000, y - 6_000, x + 4_000, y + 4_000)],
+        crs=27700)
+    case = demo.replace(zones=pd.concat([demo["zones"], zones], ignore_index=True))
+    shown = set(meeting_case(case).case["zones"]["zone_id"])
+    assert {"Z-COR", "Z-TRI", "Z-SMALL"}.isdisjoint(shown)
+    assert "Z-BIG" in shown
 
 
 def test_the_meeting_case_is_a_valid_case(moved_case):
