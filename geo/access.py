@@ -504,7 +504,12 @@ class SecureStore:
                      what={"view": "meeting", "version": info.version}, why=purpose)
         loaded = self.store.load_case(ref)
         meeting = meeting_case(loaded.case, person_ids=person_ids)
-        return CaseView(loaded.info, meeting.case, {}, me.role, "meeting", dict(MEETING_HIDDEN),
+        # a shared screen: the case's title may name the family
+        info = dataclasses.replace(loaded.info, title=TITLE_WITHHELD)
+        shown = meeting.case
+        if "title" in shown["case"].columns:
+            shown = shown.replace(case=shown["case"].assign(title=TITLE_WITHHELD))
+        return CaseView(info, shown, {}, me.role, "meeting", dict(MEETING_HIDDEN),
                         {k: v for k, v in meeting.withheld.items() if v},
                         meeting.analysis_case, meeting)
 

@@ -295,6 +295,8 @@ def test_a_viewer_gets_the_meeting_view_only(store, ref):
     # a case title may name the family: a viewer never gets it
     assert [c.title for c in viewer.list_cases()] == [TITLE_WITHHELD]
     assert viewer.case_info(ref).title == TITLE_WITHHELD
+    assert view.info.title == TITLE_WITHHELD
+    assert set(view.case["case"]["title"]) <= {TITLE_WITHHELD}
     assert session(store, "analyst", cases=[ref]).case_info(ref).title != TITLE_WITHHELD
     with pytest.raises(AccessDenied, match="the viewer role may not see the history"):
         viewer.history(ref)
