@@ -727,6 +727,10 @@ def read_geojson(data: bytes, name: str, settings: Settings) -> gpd.GeoDataFrame
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(shapes, crs=crs), crs=crs)
 
 
+#: Two-part extensions kept whole by :func:`safe_filename`.
+_COMPOUND_SUFFIXES = (".osm.gz", ".osm.bz2", ".xml.gz", ".xml.bz2", ".graphml.gz")
+
+
 def safe_filename(name: str) -> str:
     """A file name that cannot leave its folder: the last part of any path (``/`` or
     ``\\``), no leading dots, only letters, digits, ``_`` and ``-`` in the stem, and a
@@ -740,13 +744,19 @@ def safe_filename(name: str) -> str:
     'Vacancies_Nov.csv'
     >>> safe_filename("..")
     'upload'
+    >>> safe_filename("Stretford extract.osm.gz")
+    'Stretford_extract.osm.gz'
     """
     base = re.split(r"[\\/]", name or "")[-1]
-    stem, dot, ext = base.rpartition(".")
-    if not dot:
-        stem, ext = base, ""
+    compound = next((c for c in _COMPOUND_SUFFIXES if base.lower().endswith(c)), None)
+    if compound:  # a compressed street file keeps both parts: x.osm.gz
+        stem, ext = base[:-len(compound)], compound[1:]
+    else:
+        stem, dot, ext = base.rpartition(".")
+        if not dot:
+            stem, ext = base, ""
+        ext = re.sub(r"[^A-Za-z0-9]+", "", ext).lower()[:10]
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_.") or "upload"
-    ext = re.sub(r"[^A-Za-z0-9]+", "", ext).lower()[:10]
     return f"{stem[:80]}.{ext}" if ext else stem[:80]
 
 

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from geo.errors import InputError
+from geo.io import safe_filename as safe_name
 from geo.settings import Settings
-
-
-def safe_name(name: str) -> str:
-    """A file name that cannot leave its folder: no directories, no dots in front, no odd
-    characters; the extension is kept (lower case)."""
-    base = re.split(r"[\\/]", name or "")[-1]
-    stem, dot, ext = base.rpartition(".")
-    if not dot:
-        stem, ext = base, ""
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_.") or "upload"
-    ext = re.sub(r"[^A-Za-z0-9]+", "", ext).lower()
-    return f"{stem[:80]}.{ext}" if ext else stem[:80]
 
 
 @contextmanager

@@ -493,6 +493,9 @@ def test_a_geopackage_without_the_layer_says_which_it_has(tiny_case, tmp_path):
     ("evil\x00.csv", "evil.csv"),
     ("<script>.gpkg", "script.gpkg"),
     ("x." + "a" * 40, "x.aaaaaaaaaa"),
+    ("Stretford extract.OSM.GZ", "Stretford_extract.osm.gz"),
+    ("../streets.osm.bz2", "streets.osm.bz2"),
+    (".osm.gz", "upload.osm.gz"),
 ])
 def test_an_upload_name_cannot_leave_its_folder(tmp_path, name, safe):
     assert safe_filename(name) == safe
