@@ -53,7 +53,9 @@ MIN_PASSWORD = 12
 MAX_PASSWORD = 256
 #: Letters and digits that cannot be misread (no 0/o, 1/l/i).
 _OTP_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
-_USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
+#: A user name: letters, digits, dots, dashes, underscores, and the "@" and "+" of an e-mail
+#: address (an OpenID Connect account is named by its e-mail address).
+_USERNAME = re.compile(r"[a-z0-9][a-z0-9._@+-]{1,63}")
 #: The stored hash of an external (OpenID Connect) account: no local password at all.
 _EXTERNAL_HASH = "!"
 SIGN_IN_FAILED = (
@@ -174,7 +176,7 @@ def check_username(username: str) -> str:
     name = (username or "").strip().lower()
     if not _USERNAME.fullmatch(name):
         msg = (f"{username!r} is not a usable user name: use 2 to 64 letters, digits, dots, "
-               "dashes or underscores, starting with a letter or digit")
+               "dashes, underscores, @ or +, starting with a letter or digit")
         raise InputError(msg)
     return name
 

@@ -277,6 +277,14 @@ def test_a_disabled_account_cannot_sign_in_or_act(store, alice):
     assert auth.current_user(store, "alice").role == "viewer"
 
 
+def test_an_external_account_is_named_by_its_email_address(store):
+    auth.add_user(store, "Erin.Walsh+cs@Example.org", "social_worker", actor="root",
+                  external=True)
+    user = auth.sign_in_external(store, "erin.walsh+cs@example.org",
+                                 provider="https://id.example.org")
+    assert (user.username, user.role) == ("erin.walsh+cs@example.org", "social_worker")
+
+
 def test_external_accounts_have_no_local_password(store):
     assert auth.add_user(store, "erin", "social_worker", actor="root", external=True) == ""
     assert stored_hash(store, "erin") == "!"
