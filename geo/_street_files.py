@@ -169,7 +169,8 @@ def _prolog(head: bytes) -> tuple[str | None, bool]:
         parser.Parse(head, False)
     except _Stop:
         pass
-    except expat.ExpatError:  # not well formed: say DTD if anything looks like one
+    except (expat.ExpatError, ValueError, LookupError):  # not well formed (or an encoding
+        # expat does not know): say DTD if anything looks like one
         upper = head.upper()
         found["dtd"] = b"<!DOCTYPE" in upper or b"<!ENTITY" in upper
     return found["root"], found["dtd"]
