@@ -13,6 +13,8 @@ from ui.assets import prepare_map_assets
 from ui.markup import html_text, md
 
 CASE_KEY = "case_ref"
+#: The sidebar's case selector (and, with "_no_titles", its meeting-screen twin).
+CASE_PICKER = "sidebar_case"
 READY_KEY = "_shell_ready"
 FLASH_KEY = "_shell_flash"
 
@@ -164,21 +166,25 @@ def sidebar(*, titles: bool = True) -> CaseInfo | None:
     ref = current_ref()
     refs = [c.ref for c in cases]
     with st.sidebar:
-        st.caption(f"Signed in as {md(user.display_name or user.username)} "
-                   f"({user.role.replace('_', ' ')})")
+        st.caption(f"Signed in as {md(user.display_name or user.username)}, "
+                   f"{user.role.replace('_', ' ')}")
         if st.button("Sign out", key="sidebar_sign_out", icon=":material/logout:"):
             session.sign_out()
             st.rerun()
         if not cases:
             st.caption("No case is shared with you yet: ask an administrator.")
             return None
-        index = refs.index(ref) if ref in refs else 0
-        chosen = st.selectbox("Open case", refs, index=index,
-                              format_func=lambda r: (f"{r}: {cases[refs.index(r)].title}"
-                                                     if titles else r),
-                              key="sidebar_case")
-        if chosen != ref:
-            open_case(chosen)
+        # its own key where titles are hidden (a widget keeps the label it was drawn with),
+        # always showing the open case; a choice opens that case before the next run
+        key = CASE_PICKER if titles else f"{CASE_PICKER}_no_titles"
+        if ref not in refs:
+            ref = refs[0]
+            open_case(ref)
+        st.session_state[key] = ref
+        st.selectbox("Open case", refs,
+                     format_func=lambda r: f"{r}: {cases[refs.index(r)].title}" if titles else r,
+                     key=key, on_change=lambda: open_case(st.session_state[key]))
+        chosen = ref
         st.caption("Nothing is sent off this machine. All demo people are fictional.")
     try:
         return session.secure().case_info(chosen)

@@ -311,7 +311,10 @@ def test_an_export_recorded_for_one_case_does_not_carry_over_to_another(isolated
         store.close()
     at = sign_in(fresh_app(), ensure_user(isolated_settings, "analyst", name="two-case-analyst",
                                           cases=("DEMO-2026-0147", "COPY-1")))
+    at.selectbox(key="sidebar_case").set_value("COPY-1").run()  # the sidebar opens a case
+    assert "COPY-1" in banner(at)
     at.selectbox(key="sidebar_case").set_value("DEMO-2026-0147").run()
+    assert "DEMO-2026-0147" in banner(at)
     page(at, "pages/candidates.py")
     at.text_input(key="cand_export_purpose").set_value("housing panel").run()
     at.button(key="cand_export_prepare").click().run()
@@ -321,7 +324,6 @@ def test_an_export_recorded_for_one_case_does_not_carry_over_to_another(isolated
     from ui.shell import CASE_KEY
 
     at.session_state[CASE_KEY] = "COPY-1"
-    at.session_state["sidebar_case"] = "COPY-1"
     at.run()
     assert "COPY-1" in banner(at)
     assert not at.get("download_button")
