@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import streamlit as st
+import streamlit.components.v1 as components
 
 from geo.agreement import agreement_html, agreement_pdf, build_agreement
 from geo.errors import GeoError
@@ -53,4 +54,5 @@ exports.guarded_download(
     ref=view.ref, key="agr_pdf", kind="print",
     what={"document": "working agreement", "person": person})
 st.subheader("Preview")
-st.html(agreements.preview(agreement_html(made)))
+# in a frame of its own: the annex's print styles must not restyle the app around it
+components.html(agreement_html(made), height=900, scrolling=True)

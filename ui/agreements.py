@@ -33,8 +33,3 @@ def default_review(case: Case) -> dt.date:
     if isinstance(value, str) and value:
         return pd.Timestamp(value).date()
     return dt.date.today() + dt.timedelta(days=91)
-
-
-def preview(html: str) -> str:
-    """The annex's HTML for showing inside the page (its own styles kept to itself)."""
-    return f"<div style='border:1px solid #ccc;padding:12px;background:#fff'>{html}</div>"

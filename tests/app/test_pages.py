@@ -248,6 +248,10 @@ def test_the_agreement_previews_and_prints(app):
     assert app.button(key="agr_pdf_prepare").proto.label == "Prepare: Download the annex (PDF)"
     app.selectbox(key="agr_person").set_value("P05").run()
     assert app.success[0].value.startswith("Kayla Dorrit: ")
+    # the preview is a frame of its own, so its print styles stay inside it
+    assert not app.get("html")
+    frames = [c for c in app.get("iframe")]
+    assert any("Working agreement" in (f.proto.srcdoc or "") for f in frames)
 
 
 def test_a_broken_agreement_template_is_a_message(app):
