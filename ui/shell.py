@@ -3,6 +3,8 @@ and its classification banner."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from geo.access import CaseView
@@ -59,8 +61,13 @@ def navigation():
     """The screens the signed-in user may use (only sign-in when nobody is)."""
     user = session.user()
     if user is None:
+        # every screen's address leads to the sign-in form (a reload or a bookmark does not
+        # end in "page not found"), and after signing in to that screen, if the role has it
+        others = [st.Page(_sign_in_screen, title="Sign in", icon=":material/login:",
+                          url_path=Path(file).stem)
+                  for file, *_ in SCREENS.values() if Path(file).stem != "sign_in"]
         return st.navigation([st.Page("pages/sign_in.py", title="Sign in",
-                                      icon=":material/login:", default=True)],
+                                      icon=":material/login:", default=True), *others],
                              position="hidden")
     if user.must_change_password:
         return st.navigation([st.Page("pages/password.py", title="Choose your password",
@@ -70,6 +77,13 @@ def navigation():
     pages = [st.Page(SCREENS[n][0], title=SCREENS[n][1], icon=SCREENS[n][2],
                      default=i == 0) for i, n in enumerate(names)]
     return st.navigation(pages, position="top")
+
+
+def _sign_in_screen() -> None:
+    from ui import signin
+
+    page("sign_in")
+    signin.render()
 
 
 def start(*, titles: bool = True) -> CaseInfo | None:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import settle, shot, sign_in
+from tests.e2e.conftest import PASSWORD, settle, shot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -34,7 +34,18 @@ def test_nobody_reaches_a_case_without_signing_in(page):
         page.get_by_label("User name").wait_for(state="visible")
         assert page.get_by_text("DEMO-2026-0147").count() == 0
         assert page.locator(MAP_FRAME).count() == 0
+        assert page.get_by_text("Page not found").count() == 0  # a reload lands here too
     shot(page, "00-sign-in")
+
+
+def test_a_screens_address_signs_in_to_that_screen(page):
+    page.goto(f"{page.app_url}/candidates")  # a bookmark, or a reload after the session ended
+    settle(page, "Sign in")
+    page.get_by_label("User name").fill("e2e-analyst")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    settle(page, "OFFICIAL-SENSITIVE")
+    page.get_by_role("heading", name="Candidates", exact=True).wait_for(state="visible")
 
 
 def test_first_start_demo_user_chooses_a_password_then_signs_out(page, accounts):
