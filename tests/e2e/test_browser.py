@@ -228,7 +228,7 @@ def test_hostile_text_in_a_case_is_shown_as_typed(page, app_server):
     settle(page, "OFFICIAL-SENSITIVE")
     banner = page.get_by_text(f"HOSTILE-1: {MARKDOWN}").first
     banner.wait_for(state="visible")  # the case title, as typed
-    assert f"Signed in as {MARKDOWN} (analyst)" in text_of(page, r"^Signed in as ")
+    assert f"Signed in as {MARKDOWN}, analyst" in text_of(page, r"^Signed in as ")
     open_screen(page, "Candidates", "Best now:")
     assert f"{MARKDOWN} P02" in text_of(page, r"candidates are eligible for")
     open_screen(page, "Agreements", "Download the annex (PDF)")
