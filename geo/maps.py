@@ -308,7 +308,7 @@ class _Legend(_Script):
     _template = Template("""
 {% macro script(this, kwargs) %}
 (function() {
-  var legend = L.control({position: 'bottomleft'});
+  var legend = L.control({position: 'bottomright'});
   legend.onAdd = function() {
     var div = L.DomUtil.create('div', 'sp-legend');
     div.innerHTML = {{ this.content|tojson }};

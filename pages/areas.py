@@ -86,7 +86,7 @@ if section == "Suggested safe areas":
                                              "fit": found},
                               data.settings(), as_of=today, draw=False, show_heat=False,
                               top_n=0)
-        st.caption("Each safe area carries its rank; exclusion zones are shaded red.")
+        st.caption("Each safe area carries its rank; exclusion zones are shaded pink.")
         mapview.show(m, key="areas_map", height=560)
         exports.download_layer(found, f"{view.ref}-safe-areas", "the safe areas",
                                ref=view.ref, key="areas")

@@ -98,11 +98,15 @@ if weights["threat"] == 0:
                "support only, however close they are to danger. Exclusion zones and hard "
                "limits still apply.")
 st.text("Best now: " + candidates.best_line(ranked))
-table_col, detail_col = st.columns([3, 2])
+table_col, detail_col = st.columns([2, 1])
 with table_col:
     picked = st.dataframe(candidates.table(ranked), hide_index=True, width="stretch",
                           height=430, on_select="rerun", selection_mode="single-row",
-                          key="cand_table")
+                          key="cand_table",
+                          # a long label must not push the score out of sight
+                          column_config={"Label": st.column_config.TextColumn(width="medium"),
+                                         "Reasons": st.column_config.TextColumn(
+                                             width="large")})
     exports.guarded_download(
         "Download the ranking (CSV)",
         lambda: (candidates.download(ranked), f"{view.ref}-ranking.csv", "text/csv"),

@@ -7,7 +7,7 @@ import datetime as dt
 import streamlit as st
 
 from geo.errors import GeoError
-from ui import data, mapfilters, mapview, shell, zones
+from ui import candidates, data, mapfilters, mapview, shell, zones
 from ui.markup import md
 
 shell.page("map")
@@ -70,7 +70,12 @@ with details:
     else:
         layer, row = found
         st.markdown(f"**{layer.replace('_', ' ').capitalize()}**")
-        st.dataframe(mapview.details_table(row), hide_index=True, width="stretch")
+        if layer == "candidates" and "reasons" in row.index:  # a ranked candidate: in words
+            for heading, text in candidates.explanation(row):
+                st.markdown(f"**{heading}**")
+                st.text(text)
+        else:  # a static table wraps long values instead of cutting them off
+            st.table(mapview.details_table(row).set_index("field"))
 
 with drawing:
     st.subheader("Draw a zone")

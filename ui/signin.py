@@ -28,8 +28,9 @@ def render() -> None:
             st.login()
         return
     with st.form("signin"):
-        username = st.text_input("User name", key="signin_user")
-        password = st.text_input("Password", type="password", key="signin_password")
+        username = st.text_input("User name", key="signin_user", autocomplete="username")
+        password = st.text_input("Password", type="password", key="signin_password",
+                                 autocomplete="current-password")
         if st.form_submit_button("Sign in", type="primary"):
             try:
                 session.sign_in(username, password)
