@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from geo import __version__
-from geo.errors import GeoError, InputError, ValidationError
+from geo.errors import GeoError, ValidationError
 from geo.settings import Settings
 
 
@@ -90,9 +90,6 @@ def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     ref = stored_ref(args.case)
     if ref is None:
         case_path = Path(args.case)
-        if not case_path.is_file():
-            msg = f"{args.case}: no such file"
-            raise InputError(msg)
         with case_file_lock(case_path):
             case = validate_case(read_case(case_path)).case
             merged, summary = import_file(case, args.layer, args.file, settings=settings,
@@ -222,13 +219,11 @@ def _print_csv(rows: list[tuple], columns: list[str]) -> None:
 
 
 def _cmd_cases_export(args: argparse.Namespace, settings: Settings) -> int:
-    from geo.io import write_case
+    from geo.io import case_file_path, write_case
     from geo.store import Store
 
     why = _purpose(args, "export a case")
-    if Path(args.out).suffix.lower() != ".gpkg":
-        msg = f"{Path(args.out).name}: a case file must end in .gpkg"
-        raise InputError(msg)
+    case_file_path(args.out)  # refused before it could be recorded as an export
     with Store.from_settings(settings) as store:
         loaded = store.load_case(args.ref)  # refuses an archived or unknown case first
         # recorded before the data leaves; a refused export is not recorded as one
@@ -288,12 +283,10 @@ def _cmd_cases_undo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
-    from geo.store import backup_database, display_url
+    from geo.store import backup_database, backup_target, display_url
 
     url = settings.resolved_database_url
-    if Path(args.out).exists():  # refused before it is recorded as a backup
-        msg = f"{args.out}: already exists; a backup never overwrites a file"
-        raise InputError(msg)
+    backup_target(args.out)  # refused before it could be recorded as a backup
     _record_in(url, args, "backup", what={"file": Path(args.out).name},
                why=" ".join((args.purpose or "").split()))
     path = backup_database(url, args.out)

@@ -114,13 +114,19 @@ def read_case(path: str | os.PathLike, *, settings: Settings | None = None) -> C
     InputError
         The file does not exist, is not a GeoPackage, is damaged, or a layer is too big.
     """
+    path = existing_file(path)
+    settings = settings or Settings.from_env()
+    with _quiet_gdal():
+        return _read_case(path, settings)
+
+
+def existing_file(path: str | os.PathLike) -> Path:
+    """``path``, or :class:`InputError` saying there is no such file."""
     path = Path(path)
     if not path.exists():
         msg = f"{path}: no such file"
         raise InputError(msg)
-    settings = settings or Settings.from_env()
-    with _quiet_gdal():
-        return _read_case(path, settings)
+    return path
 
 
 @contextmanager
@@ -194,7 +200,7 @@ def case_file_lock(path: str | os.PathLike):
     removing it would let a third writer take a different lock)."""
     import fcntl
 
-    target = Path(path)
+    target = existing_file(path)  # no lock file beside a case that is not there
     with open(target.with_name(target.name + ".lock"), "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -203,16 +209,22 @@ def case_file_lock(path: str | os.PathLike):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def case_file_path(path: str | os.PathLike) -> Path:
+    """``path`` as a case file to write, or :class:`InputError` if it is not a ``.gpkg``."""
+    path = Path(path)
+    if path.suffix.lower() != ".gpkg":
+        msg = f"{path.name}: a case file must end in .gpkg"
+        raise InputError(msg)
+    return path
+
+
 def write_case(case: Case, path: str | os.PathLike) -> Path:
     """Write every layer to a GeoPackage in EPSG:27700, replacing ``path`` in one step.
 
     The file is written beside ``path`` under a temporary name and renamed into place, so a
     reader never sees half a file and a failure leaves the old file untouched.
     """
-    path = Path(path)
-    if path.suffix.lower() != ".gpkg":
-        msg = f"{path.name}: a case file must end in .gpkg"
-        raise InputError(msg)
+    path = case_file_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(suffix=".gpkg", prefix=".tmp-", dir=path.parent)
     os.close(handle)
@@ -247,9 +259,7 @@ def _write_layer(frame: pd.DataFrame, path: str, layer: str, geometry: str | Non
 
 
 def _check_size(path: Path, settings: Settings) -> None:
-    if not path.exists():
-        msg = f"{path}: no such file"
-        raise InputError(msg)
+    existing_file(path)
     size_mb = path.stat().st_size / 1_048_576
     if size_mb > settings.max_upload_mb:
         msg = f"{path.name}: {size_mb:.1f} MB is over the limit of {settings.max_upload_mb:g} MB"

@@ -1610,6 +1610,15 @@ def _source_arrays(
 # backups
 
 
+def backup_target(path: str | os.PathLike) -> Path:
+    """``path`` as a new backup file, or :class:`InputError` if something is there already."""
+    path = Path(path)
+    if path.exists():
+        msg = f"{path}: already exists; a backup never overwrites a file"
+        raise InputError(msg)
+    return path
+
+
 def backup_database(url: URL | str, path: str | os.PathLike) -> Path:
     """A consistent copy of the database at ``path`` (which must not exist yet).
 
@@ -1620,10 +1629,7 @@ def backup_database(url: URL | str, path: str | os.PathLike) -> Path:
     from geo import _backup
 
     url = database_url(url) if isinstance(url, str) else url
-    path = Path(path)
-    if path.exists():
-        msg = f"{path}: already exists; a backup never overwrites a file"
-        raise InputError(msg)
+    path = backup_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if url.get_backend_name() == "sqlite":
         engine = create_store_engine(url)

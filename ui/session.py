@@ -53,7 +53,17 @@ def user() -> User | None:
             "activity. Sign in again to go on.")
         return None
     st.session_state[SEEN_KEY] = _now()
-    try:  # the account as it is now: a changed role or a disabled account counts at once
+    return current
+
+
+def refresh() -> User | None:
+    """:func:`user`, with the account read again as the database has it now: a changed role
+    or a disabled account counts from this run on. Called once at the start of each run
+    (the engine checks the account on every call of its own)."""
+    current = user()
+    if current is None:
+        return None
+    try:
         fresh = auth.current_user(data.store(), current.username)
     except AccessDenied as exc:
         sign_out(reason="account disabled")

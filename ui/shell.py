@@ -58,8 +58,9 @@ def setup() -> None:
 
 
 def navigation():
-    """The screens the signed-in user may use (only sign-in when nobody is)."""
-    user = session.user()
+    """The screens the signed-in user may use (only sign-in when nobody is); the first
+    thing each run does, so the account is read afresh here."""
+    user = session.refresh()
     if user is None:
         # every screen's address leads to the sign-in form (a reload or a bookmark does not
         # end in "page not found"), and after signing in to that screen, if the role has it
@@ -117,7 +118,7 @@ def page(screen: str) -> None:
 
         PagesManager.uses_pages_directory = False
         setup()
-        if screen != "sign_in" and session.user() is None:
+        if screen != "sign_in" and session.refresh() is None:
             from ui import signin
 
             signin.render()
