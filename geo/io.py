@@ -720,11 +720,21 @@ def read_geojson(data: bytes, name: str, settings: Settings) -> gpd.GeoDataFrame
         rows.append(props)
         geometry = feature.get("geometry")
         try:
-            shapes.append(None if geometry is None
-                          else shapely.from_geojson(json.dumps(geometry)))
-        except (shapely.errors.GEOSException, TypeError, ValueError):
+            shapes.append(None if geometry is None else json.dumps(geometry))
+        except (TypeError, ValueError):
             msg = f"{name}: feature {i} has a geometry that is not valid GeoJSON"
             raise InputError(msg) from None
+    texts = np.array(shapes, dtype=object)
+    try:  # every geometry in one call; one at a time only to name a bad one
+        shapes = list(shapely.from_geojson(texts))
+    except shapely.errors.GEOSException:
+        for i, text in enumerate(texts, start=1):
+            try:
+                shapely.from_geojson(text)
+            except shapely.errors.GEOSException:
+                msg = f"{name}: feature {i} has a geometry that is not valid GeoJSON"
+                raise InputError(msg) from None
+        raise
     given = doc.get("crs")
     given = given.get("properties") if isinstance(given, dict) else None
     crs_name = str(given.get("name", "")) if isinstance(given, dict) else ""
