@@ -7,7 +7,6 @@ import datetime as dt
 import streamlit as st
 import streamlit.components.v1 as components
 
-from geo.agreement import agreement_html, agreement_pdf, build_agreement
 from geo.errors import GeoError
 from ui import agreements, data, exports, people, shell
 from ui.markup import md
@@ -38,10 +37,8 @@ with st.expander("The agreement's words (edit for this person)"):
                             agreements.template_text(), height=320, key="agr_template")
 
 try:
-    made = build_agreement(view.analysis_case(), person, data.policy(view), worker=worker,
-                           review=review,
-                           template=agreements.template_from_text(template),
-                           as_of=dt.datetime.now())
+    made, html = data.agreement(view, person, worker=worker, review=review, template=template,
+                                as_of=dt.date.today())
 except GeoError as exc:
     st.error(md(exc))
     st.stop()
@@ -50,9 +47,10 @@ st.success(f"{md(made.person)}: {len(made.no_go)} no-go area(s) covering "
            f"{len(made.sectors)} postcode sector(s); review on {made.review_date}.")
 exports.guarded_download(
     "Download the annex (PDF)",
-    lambda: (agreement_pdf(made), f"{view.ref}-{person}-agreement.pdf", "application/pdf"),
+    lambda: (data.agreement_pdf(made, html), f"{view.ref}-{person}-agreement.pdf",
+             "application/pdf"),
     ref=view.ref, key="agr_pdf", kind="print",
     what={"document": "working agreement", "person": person})
 st.subheader("Preview")
 # in a frame of its own: the annex's print styles must not restyle the app around it
-components.html(agreement_html(made), height=900, scrolling=True)
+components.html(html, height=900, scrolling=True)

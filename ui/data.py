@@ -184,3 +184,34 @@ def surface(view: CaseView, person_ids: tuple[str, ...], as_of: dt.date, *,
 def moment(day: dt.date) -> dt.datetime:
     """The end of a day, the moment incidents fade to."""
     return _moment(day)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Drawing the annex and its map...")
+def _agreement(ref: str, version: int, kind: str, person: str, worker: str,
+               review: dt.date | None, template: str, as_of: dt.date, _case: Case):
+    from geo.agreement import agreement_html, build_agreement
+    from ui.agreements import template_from_text
+
+    made = build_agreement(_case, person, policy_for_case(_case), worker=worker, review=review,
+                           template=template_from_text(template), as_of=_moment(as_of))
+    return made, agreement_html(made)
+
+
+def agreement(view: CaseView, person: str, *, worker: str, review: dt.date | None,
+              template: str, as_of: dt.date):
+    """A person's working agreement and its HTML, made once per case version, person,
+    worker, review date, wording and day (drawing its map takes seconds)."""
+    return _agreement(view.ref, view.version, view.view, person, worker, review, template,
+                      as_of, view.analysis_case())
+
+
+@st.cache_resource(max_entries=8, show_spinner="Printing the annex...")
+def _agreement_pdf(html: str, _made) -> bytes:
+    from geo.agreement import agreement_pdf
+
+    return agreement_pdf(_made)
+
+
+def agreement_pdf(made, html: str) -> bytes:
+    """The annex as PDF, made once per annex (keyed by its HTML, which says all it holds)."""
+    return _agreement_pdf(html, made)

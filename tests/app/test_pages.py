@@ -332,3 +332,19 @@ def test_an_export_recorded_for_one_case_does_not_carry_over_to_another(isolated
     assert "COPY-1" in banner(at)
     assert not at.get("download_button")
     assert not at.button(key="cand_export_prepare").disabled  # a new record is needed
+
+
+def test_the_annex_is_drawn_once_not_on_every_click(app, monkeypatch):
+    import geo.agreement
+
+    made = []
+    real = geo.agreement.build_agreement
+    monkeypatch.setattr(geo.agreement, "build_agreement",
+                        lambda *a, **k: made.append(a[1]) or real(*a, **k))
+    page(app, "pages/agreements.py")
+    app.text_input(key="agr_pdf_purpose").set_value("strategy meeting").run()
+    app.button(key="agr_pdf_prepare").click().run()
+    assert len(app.get("download_button")) == 1
+    assert made == ["P02"]  # typing the purpose and preparing the PDF drew nothing again
+    app.selectbox(key="agr_person").set_value("P05").run()
+    assert made == ["P02", "P05"]
